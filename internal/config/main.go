@@ -1,0 +1,214 @@
+package config
+
+import (
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+)
+
+// Main is config.yaml after decoding, defaulting and validation. Relative
+// paths in it (plugin files, certificates, apisix_yaml, the wasm cache
+// directory) have been resolved against the directory of config.yaml.
+//
+// A Main is never modified after it is returned; share it freely.
+type Main struct {
+	// File is the path config.yaml was loaded from, as given to LoadMain.
+	File string
+
+	APISIX      APISIX
+	Deployment  Deployment
+	NginxConfig NginxConfig
+	Heimdall    Heimdall
+	Wasm        Wasm
+}
+
+// APISIX is the `apisix:` section.
+type APISIX struct {
+	// NodeListen are the plain HTTP listeners (`apisix.node_listen`), which
+	// may be written as a port, a list of ports or a list of {ip, port}.
+	// Default: one listener on port 9080, all interfaces.
+	NodeListen []Listen
+	// SSL is the optional TLS listener (`apisix.ssl`).
+	SSL SSL
+}
+
+// Listen is one listening address. An empty IP means all interfaces.
+type Listen struct {
+	IP   string
+	Port int
+}
+
+// Addr returns the address in the form net.Listen expects ("ip:port" or ":port").
+func (l Listen) Addr() string { return net.JoinHostPort(l.IP, strconv.Itoa(l.Port)) }
+
+// SSL is the TLS listener, written as
+//
+//	apisix:
+//	  ssl:
+//	    enable: true
+//	    listen:              # default [{port: 9443}]
+//	      - port: 9443       # ip: may be given as with node_listen
+//	    ssl_cert: cert.pem   # PEM certificate chain, relative to config.yaml's directory
+//	    ssl_cert_key: key.pem
+//
+// APISIX keeps certificates in apisix.yaml `ssls` objects; Heimdall takes one
+// certificate for the listener here. HTTP/2 is offered through ALPN on it.
+type SSL struct {
+	Enable  bool
+	Listen  []Listen
+	Cert    string // ssl_cert, resolved path
+	CertKey string // ssl_cert_key, resolved path
+}
+
+// Deployment is the `deployment:` section. Only the standalone data plane is
+// supported: role data_plane with config_provider yaml.
+type Deployment struct {
+	Role           string // "data_plane"
+	ConfigProvider string // "yaml"
+}
+
+// NginxConfig is the `nginx_config:` section; only error_log_level is read.
+type NginxConfig struct {
+	// ErrorLogLevel is the nginx level name as written (default "warn").
+	ErrorLogLevel string
+	// LogLevel is ErrorLogLevel mapped to slog: debug→Debug, info and
+	// notice→Info, warn→Warn, error, crit, alert and emerg→Error.
+	LogLevel slog.Level
+}
+
+// Log formats for Heimdall.LogFormat.
+const (
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
+// Heimdall holds the gateway's own knobs (`heimdall:` section):
+//
+//	heimdall:
+//	  log_format: text                 # text | json
+//	  access_log:
+//	    enable: true
+//	    path: ""                       # "" = standard output; else a file, relative to config.yaml's directory
+//	  apisix_yaml: apisix.yaml         # the standalone routes file, relative to config.yaml's directory
+//	  wasm_cache_dir: ""               # "" = compile in memory only; else a wazero compilation cache directory
+//	  instance_pool_size: 0            # wasm instances per plugin; 0 = GOMAXPROCS at load time
+//	  body_buffer_limit: 1m            # max bytes a plugin may buffer from a body
+//	  max_request_body_size: 0         # 0 = unlimited (APISIX client_max_body_size 0); else 413 above it
+//	  max_header_size: 32k             # request line + headers; 431 above it
+//	  graceful_shutdown_timeout: 30s   # drain time on SIGTERM
+//
+// Sizes are a byte count or a number with a k, m or g suffix (powers of 1024),
+// as in nginx. Durations are Go durations ("1.5s", "250ms") or seconds as a number.
+type Heimdall struct {
+	LogFormat               string
+	AccessLog               AccessLog
+	APISIXYAML              string
+	WasmCacheDir            string
+	InstancePoolSize        int
+	BodyBufferLimit         int64
+	MaxRequestBodySize      int64
+	MaxHeaderSize           int64
+	GracefulShutdownTimeout time.Duration
+}
+
+// AccessLog configures the per-request access log.
+type AccessLog struct {
+	Enable bool
+	Path   string // "" means standard output
+}
+
+// Defaults for values not set in config.yaml.
+const (
+	DefaultListenPort              = 9080
+	DefaultSSLPort                 = 9443
+	DefaultErrorLogLevel           = "warn"
+	DefaultAPISIXYAML              = "apisix.yaml"
+	DefaultBodyBufferLimit         = 1 << 20
+	DefaultMaxHeaderSize           = 32 << 10
+	DefaultGracefulShutdownTimeout = 30 * time.Second
+)
+
+// Wasm is the `wasm:` section.
+type Wasm struct {
+	// Plugins in the order they are declared; names are unique.
+	Plugins []WasmPlugin
+}
+
+// Plugin returns the wasm plugin with the given name.
+func (w Wasm) Plugin(name string) (*WasmPlugin, bool) {
+	for i := range w.Plugins {
+		if w.Plugins[i].Name == name {
+			return &w.Plugins[i], true
+		}
+	}
+	return nil, false
+}
+
+// Phase is when a wasm plugin runs on the request path (APISIX
+// http_request_phase).
+type Phase string
+
+// Phases.
+const (
+	PhaseAccess  Phase = "access"
+	PhaseRewrite Phase = "rewrite"
+)
+
+// BodyMode says when a plugin sees request and response bodies.
+type BodyMode string
+
+// Body modes.
+const (
+	// BodyAlways calls the plugin's body callbacks for every request.
+	BodyAlways BodyMode = "always"
+	// BodyOnRequestProperty calls them only when the plugin asked for the body
+	// while handling the headers (through a request property).
+	BodyOnRequestProperty BodyMode = "on_request_property"
+)
+
+// WasmPlugin is one entry of `wasm.plugins`:
+//
+//	wasm:
+//	  plugins:
+//	    - name: heimdall                # required, unique; the name routes use
+//	      priority: 7999                # required; higher runs first
+//	      file: plugins/heimdall.wasm   # required; relative to config.yaml's directory
+//	      http_request_phase: access    # access (default) | rewrite
+//	      pool_size: 8                  # default heimdall.instance_pool_size
+//	      body: always                  # always (default) | on_request_property
+//	      network:                      # outbound socket policy; absent = no sockets
+//	        allow: ["10.0.0.0/8:6379", "api.example.com:443"]
+//	        dns: true
+//	        max_sockets: 4
+//	        deadline: 2s
+//	        max_bytes: 1m
+//
+// APISIX resolves a relative `file` against its working directory; Heimdall
+// resolves it against the directory of config.yaml so that the two files can
+// be moved together. The file is not opened here; the plugin host does that.
+type WasmPlugin struct {
+	Name     string
+	Priority int
+	File     string // resolved path
+	Phase    Phase
+	PoolSize int
+	Body     BodyMode
+	// Network is nil when the plugin has no network policy (no sockets).
+	Network *Network
+	// Line and Column locate the entry in config.yaml for later diagnostics.
+	Line, Column int
+}
+
+// Network is a wasm plugin's outbound socket policy. It is parsed and
+// validated here and enforced by the socket host.
+type Network struct {
+	// Allow lists permitted destinations: a host name, an IP or a CIDR, each
+	// optionally followed by :port ("10.0.0.0/8:6379", "[::1]:80",
+	// "api.example.com:443", "*.example.com"). No port means any port.
+	Allow      []string
+	DNS        bool          // may the plugin resolve names
+	MaxSockets int           // open sockets per instance; 0 = unlimited
+	Deadline   time.Duration // per socket operation; 0 = none
+	MaxBytes   int64         // bytes per socket in both directions; 0 = unlimited
+}
