@@ -1,0 +1,518 @@
+// Package engine owns the WebAssembly runtime (wazero): it compiles a plugin
+// once (through a persistent compilation cache), builds the host modules the
+// plugin imports, and keeps a pool of instances. It is the only package that
+// imports wazero, apart from host-function extensions (see Extension).
+//
+// The proxy-wasm semantics live in package host; the engine knows nothing
+// about them. Host functions are given to the engine as HostFunc values in
+// the stack form (no reflection) and receive the *Instance that called them.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// Extension adds host functions to one plugin's import modules.
+type Extension interface {
+	// Export adds functions to the host module named module ("wasi_snapshot_preview1", "env", ...),
+	// after the built-in ones (so it may replace them). imports are the guest's imported
+	// functions from that module, so an extension can choose signatures (WasmEdge V1/V2).
+	Export(module string, b wazero.HostModuleBuilder, imports []api.FunctionDefinition) error
+	// InstanceClosed releases per-instance state when an instance is discarded.
+	InstanceClosed(mod api.Module)
+}
+
+// ValueType is a WebAssembly value type of a host function parameter or result.
+type ValueType = api.ValueType
+
+// Value types.
+const (
+	I32 = api.ValueTypeI32
+	I64 = api.ValueTypeI64
+	F32 = api.ValueTypeF32
+	F64 = api.ValueTypeF64
+)
+
+// HostFunc is one host function in stack form: the parameters are in
+// stack[:len(Params)] and the results are written to stack[:len(Results)].
+type HostFunc struct {
+	Module  string // import module, e.g. "env"
+	Name    string
+	Params  []ValueType
+	Results []ValueType
+	Fn      func(inst *Instance, stack []uint64)
+}
+
+// Defaults.
+const (
+	// DefaultMemoryLimitPages caps an instance's linear memory at 256 MiB.
+	DefaultMemoryLimitPages = 4096
+	// DefaultCallTimeout bounds one guest call (a callback).
+	DefaultCallTimeout = 5 * time.Second
+)
+
+// WASI module names.
+const (
+	ModuleWASI         = "wasi_snapshot_preview1"
+	ModuleWASIUnstable = "wasi_unstable"
+	ModuleEnv          = "env"
+)
+
+// Config configures one plugin's engine. The zero value of each field has a
+// sensible default.
+type Config struct {
+	// Name is the plugin name, used in errors.
+	Name string
+	// Wasm is the module binary.
+	Wasm []byte
+	// Cache is a compilation cache shared between plugins; when nil the
+	// engine opens one in CacheDir (and closes it with the engine).
+	Cache *Cache
+	// CacheDir is the compilation cache directory when Cache is nil; ""
+	// means DefaultCacheDir(). NoCache disables the persistent cache.
+	CacheDir string
+	NoCache  bool
+	// PoolSize is the number of instances (created lazily); 0 = GOMAXPROCS.
+	PoolSize int
+	// MemoryLimitPages caps each instance's memory (64 KiB pages);
+	// 0 = DefaultMemoryLimitPages. Growing beyond it fails in the guest,
+	// which normally traps.
+	MemoryLimitPages uint32
+	// CallTimeout bounds every guest call; 0 = DefaultCallTimeout. A call
+	// that runs longer is aborted and its instance discarded.
+	CallTimeout time.Duration
+	// HostFuncs are the host functions (module "env" and any other).
+	HostFuncs []HostFunc
+	// Extensions add or replace host functions (sockets).
+	Extensions []Extension
+	// Stdout and Stderr receive the guest's output; nil discards it.
+	Stdout, Stderr io.Writer
+	// Init runs once on every new instance, with its slot locked (start-up
+	// functions, per-instance state in Instance.Data). An error discards it.
+	Init func(inst *Instance) error
+	// Closed runs when an instance is discarded (after a trap or on Close).
+	Closed func(inst *Instance)
+}
+
+// Cache is a persistent compilation cache that may be shared by plugins.
+type Cache struct {
+	c wazero.CompilationCache
+}
+
+// DefaultCacheDir is os.UserCacheDir()/heimdall/wazero.
+func DefaultCacheDir() string {
+	d, err := os.UserCacheDir()
+	if err != nil || d == "" {
+		d = os.TempDir()
+	}
+	return filepath.Join(d, "heimdall", "wazero")
+}
+
+// NewCache opens a compilation cache in dir ("" = DefaultCacheDir()).
+func NewCache(dir string) (*Cache, error) {
+	if dir == "" {
+		dir = DefaultCacheDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating wasm cache dir: %w", err)
+	}
+	c, err := wazero.NewCompilationCacheWithDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening wasm cache dir %s: %w", dir, err)
+	}
+	return &Cache{c: c}, nil
+}
+
+// NewMemoryCache returns an in-memory compilation cache.
+func NewMemoryCache() *Cache { return &Cache{c: wazero.NewCompilationCache()} }
+
+// Close releases the cache.
+func (c *Cache) Close(ctx context.Context) error { return c.c.Close(ctx) }
+
+// Engine is one plugin compiled, with its runtime and its instance pool.
+type Engine struct {
+	cfg       Config
+	rt        wazero.Runtime
+	ownCache  *Cache
+	compiled  wazero.CompiledModule
+	exports   map[string]api.FunctionDefinition
+	modConfig wazero.ModuleConfig
+	slots     []*Slot
+	next      uint32
+	nextMu    sync.Mutex
+	closeOnce sync.Once
+}
+
+// New compiles cfg.Wasm and prepares the host modules. No instance is
+// created yet. A guest importing a function no host module provides fails
+// here with an error naming it.
+func New(ctx context.Context, cfg Config) (e *Engine, err error) {
+	if cfg.PoolSize <= 0 {
+		cfg.PoolSize = runtime.GOMAXPROCS(0)
+	}
+	if cfg.MemoryLimitPages == 0 {
+		cfg.MemoryLimitPages = DefaultMemoryLimitPages
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = io.Discard
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+	e = &Engine{cfg: cfg}
+	rc := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(cfg.MemoryLimitPages)
+	switch {
+	case cfg.Cache != nil:
+		rc = rc.WithCompilationCache(cfg.Cache.c)
+	case !cfg.NoCache:
+		c, err := NewCache(cfg.CacheDir)
+		if err != nil {
+			return nil, err
+		}
+		e.ownCache = c
+		rc = rc.WithCompilationCache(c.c)
+	}
+	e.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	defer func() {
+		if err != nil {
+			_ = e.rt.Close(ctx)
+			if e.ownCache != nil {
+				_ = e.ownCache.Close(ctx)
+			}
+			e = nil
+		}
+	}()
+	e.compiled, err = e.rt.CompileModule(ctx, cfg.Wasm)
+	if err != nil {
+		return nil, fmt.Errorf("compiling wasm plugin %s: %w", cfg.Name, err)
+	}
+	e.exports = e.compiled.ExportedFunctions()
+
+	// Group the guest's imports by module.
+	imports := map[string][]api.FunctionDefinition{}
+	for _, def := range e.compiled.ImportedFunctions() {
+		mod, _, _ := def.Import()
+		imports[mod] = append(imports[mod], def)
+	}
+	hostByModule := map[string][]HostFunc{}
+	for _, f := range cfg.HostFuncs {
+		hostByModule[f.Module] = append(hostByModule[f.Module], f)
+	}
+	modNames := make([]string, 0, len(imports))
+	for m := range imports {
+		modNames = append(modNames, m)
+	}
+	sort.Strings(modNames)
+	for _, m := range modNames {
+		b := e.rt.NewHostModuleBuilder(m)
+		known := false
+		if m == ModuleWASI || m == ModuleWASIUnstable {
+			wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(b)
+			known = true
+		}
+		for _, f := range hostByModule[m] {
+			fn := f.Fn
+			b.NewFunctionBuilder().
+				WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+					fn(instanceFrom(ctx, mod), stack)
+				}), f.Params, f.Results).
+				Export(f.Name)
+			known = true
+		}
+		for _, x := range cfg.Extensions {
+			if err := x.Export(m, b, imports[m]); err != nil {
+				return nil, fmt.Errorf("wasm plugin %s: host module %s: %w", cfg.Name, m, err)
+			}
+		}
+		hc, err := b.Compile(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("wasm plugin %s: building host module %s: %w", cfg.Name, m, err)
+		}
+		have := hc.ExportedFunctions()
+		var missing []string
+		for _, def := range imports[m] {
+			_, name, _ := def.Import()
+			if _, ok := have[name]; !ok {
+				missing = append(missing, m+"."+name)
+			}
+		}
+		if len(missing) > 0 {
+			if !known && len(have) == 0 {
+				return nil, fmt.Errorf("wasm plugin %s imports unknown function %s (unknown module %q)", cfg.Name, strings.Join(missing, ", "), m)
+			}
+			return nil, fmt.Errorf("wasm plugin %s imports unknown function %s", cfg.Name, strings.Join(missing, ", "))
+		}
+		if _, err := e.rt.InstantiateModule(ctx, hc, wazero.NewModuleConfig()); err != nil {
+			return nil, fmt.Errorf("wasm plugin %s: instantiating host module %s: %w", cfg.Name, m, err)
+		}
+	}
+	e.modConfig = wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions(). // the host runs _initialize / _start itself
+		WithStdout(cfg.Stdout).
+		WithStderr(cfg.Stderr).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithRandSource(cryptoRand{})
+	e.slots = make([]*Slot, cfg.PoolSize)
+	for i := range e.slots {
+		e.slots[i] = &Slot{e: e, index: i}
+	}
+	return e, nil
+}
+
+// Name is the plugin name.
+func (e *Engine) Name() string { return e.cfg.Name }
+
+// HasExport reports whether the guest exports a function called name.
+func (e *Engine) HasExport(name string) bool {
+	_, ok := e.exports[name]
+	return ok
+}
+
+// ExportNames lists the guest's exported functions.
+func (e *Engine) ExportNames() []string {
+	out := make([]string, 0, len(e.exports))
+	for n := range e.exports {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ImportNames lists the guest's imported functions as module.name.
+func (e *Engine) ImportNames() []string {
+	var out []string
+	for _, def := range e.compiled.ImportedFunctions() {
+		m, n, _ := def.Import()
+		out = append(out, m+"."+n)
+	}
+	return out
+}
+
+// CustomSection returns the contents of the named custom section, if any.
+func (e *Engine) CustomSection(name string) ([]byte, bool) {
+	for _, s := range e.compiled.CustomSections() {
+		if s.Name() == name {
+			return s.Data(), true
+		}
+	}
+	return nil, false
+}
+
+// Slots returns the instance slots (len = pool size).
+func (e *Engine) Slots() []*Slot { return e.slots }
+
+// Pick returns a slot for a new stream, round-robin.
+func (e *Engine) Pick() *Slot {
+	e.nextMu.Lock()
+	i := e.next
+	e.next++
+	e.nextMu.Unlock()
+	return e.slots[int(i%uint32(len(e.slots)))]
+}
+
+// Close discards every instance and the runtime.
+func (e *Engine) Close(ctx context.Context) error {
+	var err error
+	e.closeOnce.Do(func() {
+		for _, s := range e.slots {
+			s.mu.Lock()
+			if s.inst != nil {
+				s.discardLocked()
+			}
+			s.closed = true
+			s.mu.Unlock()
+		}
+		err = e.rt.Close(ctx)
+		if e.ownCache != nil {
+			if cerr := e.ownCache.Close(ctx); err == nil {
+				err = cerr
+			}
+		}
+	})
+	return err
+}
+
+// ErrClosed is returned when the engine was closed.
+var ErrClosed = errors.New("wasm engine closed")
+
+// Slot holds at most one live instance. An instance runs one guest call at
+// a time: the slot's lock is held across it.
+type Slot struct {
+	e      *Engine
+	index  int
+	mu     sync.Mutex
+	inst   *Instance
+	gen    uint64
+	closed bool
+}
+
+// Index is the slot's position in the pool.
+func (s *Slot) Index() int { return s.index }
+
+// Lock locks the slot and returns its live instance, creating one if needed.
+// Unlock must be called even when err is not nil.
+func (s *Slot) Lock(ctx context.Context) (*Instance, error) {
+	s.mu.Lock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if s.inst != nil && !s.inst.broken {
+		return s.inst, nil
+	}
+	if s.inst != nil {
+		s.discardLocked()
+	}
+	inst, err := s.e.instantiate(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	s.inst = inst
+	return inst, nil
+}
+
+// Current returns the live instance without creating one (nil if none).
+// The slot must be locked.
+func (s *Slot) Current() *Instance {
+	if s.inst != nil && !s.inst.broken {
+		return s.inst
+	}
+	return nil
+}
+
+// Unlock releases the slot. A broken instance is discarded now.
+func (s *Slot) Unlock() {
+	if s.inst != nil && s.inst.broken {
+		s.discardLocked()
+	}
+	s.mu.Unlock()
+}
+
+func (s *Slot) discardLocked() {
+	inst := s.inst
+	s.inst = nil
+	inst.broken = true
+	if s.e.cfg.Closed != nil {
+		s.e.cfg.Closed(inst)
+	}
+	for _, x := range s.e.cfg.Extensions {
+		x.InstanceClosed(inst.mod)
+	}
+	inst.timer.Stop()
+	_ = inst.mod.Close(context.Background())
+}
+
+func (e *Engine) instantiate(ctx context.Context, s *Slot) (inst *Instance, err error) {
+	s.gen++
+	inst = &Instance{slot: s, Gen: s.gen}
+	inst.ctx = &callCtx{Context: context.WithoutCancel(ctx), inst: inst, done: make(chan struct{})}
+	inst.timer = time.AfterFunc(time.Hour, inst.expire)
+	inst.timer.Stop()
+	inst.depth = 1
+	inst.timer.Reset(e.cfg.CallTimeout)
+	mod, err := func() (m api.Module, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return e.rt.InstantiateModule(inst.ctx, e.compiled, e.modConfig)
+	}()
+	inst.depth = 0
+	inst.timer.Stop()
+	if err != nil {
+		return nil, fmt.Errorf("instantiating wasm plugin %s: %w", e.cfg.Name, err)
+	}
+	inst.mod = mod
+	inst.mem = mod.Memory()
+	if e.cfg.Init != nil {
+		if err := e.cfg.Init(inst); err != nil {
+			inst.broken = true
+			if e.cfg.Closed != nil {
+				e.cfg.Closed(inst)
+			}
+			for _, x := range e.cfg.Extensions {
+				x.InstanceClosed(mod)
+			}
+			_ = mod.Close(context.Background())
+			return nil, fmt.Errorf("starting wasm plugin %s: %w", e.cfg.Name, err)
+		}
+	}
+	return inst, nil
+}
+
+// instanceFrom finds the Instance a host function was called from.
+func instanceFrom(ctx context.Context, mod api.Module) *Instance {
+	if c, ok := ctx.(*callCtx); ok {
+		if c.inst.mod == nil {
+			c.inst.mod = mod
+			c.inst.mem = mod.Memory()
+		}
+		return c.inst
+	}
+	if v, ok := ctx.Value(instKey{}).(*Instance); ok {
+		if v.mod == nil {
+			v.mod = mod
+			v.mem = mod.Memory()
+		}
+		return v
+	}
+	// Not called through Instance.Call (should not happen): a detached
+	// instance view so that memory access still works.
+	return &Instance{mod: mod, mem: mod.Memory(), broken: true}
+}
+
+type instKey struct{}
+
+// callCtx is the context of every guest call of one instance: it carries the
+// instance to host functions without a context chain walk, and its Done
+// channel is closed by the instance's watchdog timer when a call overruns,
+// which makes wazero abort the running code (WithCloseOnContextDone).
+type callCtx struct {
+	context.Context
+	inst *Instance
+	done chan struct{}
+}
+
+func (c *callCtx) Done() <-chan struct{} { return c.done }
+
+func (c *callCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+func (c *callCtx) Value(key any) any {
+	if _, ok := key.(instKey); ok {
+		return c.inst
+	}
+	return c.Context.Value(key)
+}
+
+type cryptoRand struct{}
+
+func (cryptoRand) Read(p []byte) (int, error) { return randRead(p) }

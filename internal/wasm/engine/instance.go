@@ -1,0 +1,182 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+func randRead(p []byte) (int, error) { return rand.Read(p) }
+
+// Instance is one instantiated guest module. It is used with its slot
+// locked; host functions called from it receive it.
+type Instance struct {
+	slot *Slot
+	// Gen distinguishes successive instances of one slot: a stream created
+	// on generation g is lost when the slot holds another generation.
+	Gen uint64
+	// Data is the host's per-instance state.
+	Data any
+
+	mod     api.Module
+	mem     api.Memory
+	ctx     *callCtx
+	timer   *time.Timer
+	expired atomic.Bool
+	depth   int
+	broken  bool
+}
+
+// Function is a handle on a guest export; the zero value is "absent".
+type Function struct{ f api.Function }
+
+// Valid reports whether the function exists.
+func (f Function) Valid() bool { return f.f != nil }
+
+// Lookup returns the exported function name of this instance.
+func (i *Instance) Lookup(name string) Function {
+	if i.mod == nil {
+		return Function{}
+	}
+	f := i.mod.ExportedFunction(name)
+	if f == nil {
+		return Function{}
+	}
+	return Function{f: f}
+}
+
+// Slot returns the slot the instance lives in.
+func (i *Instance) Slot() *Slot { return i.slot }
+
+// Broken reports whether the instance trapped and will be discarded.
+func (i *Instance) Broken() bool { return i.broken }
+
+// Break marks the instance for discarding (on the slot's next Unlock), for
+// example after a host function found the guest misbehaving.
+func (i *Instance) Break() { i.broken = true }
+
+// Context is the instance's call context (carries no request deadline).
+func (i *Instance) Context() context.Context { return i.ctx }
+
+func (i *Instance) expire() {
+	if i.expired.CompareAndSwap(false, true) {
+		close(i.ctx.done)
+	}
+}
+
+// Errors of Call.
+var (
+	ErrBroken     = errors.New("wasm instance is broken")
+	ErrNoFunction = errors.New("wasm function not exported")
+	ErrTimeout    = errors.New("wasm call exceeded its deadline")
+)
+
+// TrapError is a guest call that failed: a trap, a panic in a host function,
+// proc_exit, a timeout. The instance is discarded.
+type TrapError struct {
+	Func string
+	Err  error
+}
+
+func (e *TrapError) Error() string { return "wasm call " + e.Func + " failed: " + e.Err.Error() }
+func (e *TrapError) Unwrap() error { return e.Err }
+
+// Call calls f with the parameters in stack; the results replace them.
+// stack must be long enough for both. Any failure breaks the instance.
+func (i *Instance) Call(f Function, stack []uint64) (err error) {
+	if i.broken {
+		return ErrBroken
+	}
+	if f.f == nil {
+		return ErrNoFunction
+	}
+	outer := i.depth == 0
+	i.depth++
+	if outer {
+		i.timer.Reset(i.slot.e.cfg.CallTimeout)
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		err = f.f.CallWithStack(i.ctx, stack)
+	}()
+	i.depth--
+	if outer {
+		i.timer.Stop()
+		if i.expired.Load() {
+			i.broken = true
+			if err == nil {
+				err = ErrTimeout
+			} else {
+				err = fmt.Errorf("%w: %w", ErrTimeout, err)
+			}
+		}
+	}
+	if err != nil {
+		i.broken = true
+		var ee *sys.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == sys.ExitCodeDeadlineExceeded && !errors.Is(err, ErrTimeout) {
+			err = fmt.Errorf("%w: %w", ErrTimeout, err)
+		}
+		return &TrapError{Func: f.f.Definition().Name(), Err: err}
+	}
+	return nil
+}
+
+// Read returns a view of n bytes of guest memory at ptr; ok is false when
+// the range is outside memory. The view is invalidated when memory grows.
+func (i *Instance) Read(ptr, n uint32) ([]byte, bool) {
+	if i.mem == nil {
+		return nil, false
+	}
+	return i.mem.Read(ptr, n)
+}
+
+// Write copies b to guest memory at ptr.
+func (i *Instance) Write(ptr uint32, b []byte) bool {
+	if i.mem == nil {
+		return false
+	}
+	return i.mem.Write(ptr, b)
+}
+
+// ReadUint32 reads a little-endian uint32.
+func (i *Instance) ReadUint32(ptr uint32) (uint32, bool) {
+	if i.mem == nil {
+		return 0, false
+	}
+	return i.mem.ReadUint32Le(ptr)
+}
+
+// WriteUint32 writes a little-endian uint32.
+func (i *Instance) WriteUint32(ptr, v uint32) bool {
+	if i.mem == nil {
+		return false
+	}
+	return i.mem.WriteUint32Le(ptr, v)
+}
+
+// WriteUint64 writes a little-endian uint64.
+func (i *Instance) WriteUint64(ptr uint32, v uint64) bool {
+	if i.mem == nil {
+		return false
+	}
+	return i.mem.WriteUint64Le(ptr, v)
+}
+
+// MemorySize is the current memory size in bytes.
+func (i *Instance) MemorySize() uint32 {
+	if i.mem == nil {
+		return 0
+	}
+	return i.mem.Size()
+}
