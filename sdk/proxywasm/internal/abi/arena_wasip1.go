@@ -1,0 +1,92 @@
+//go:build wasip1
+
+package abi
+
+import "unsafe"
+
+// arena keeps every buffer handed to the host through
+// proxy_on_memory_allocate reachable, so the Go GC cannot free it while the
+// host writes into it or before the guest reads it back.
+//
+// Allocations live until the outermost exported callback that was running
+// when they were made returns (see Enter/Leave); the guest takes a buffer
+// back out of the arena when a host call returns its address, after which
+// the ordinary GC rules apply to the slice it got. Nothing survives a
+// top-level callback, so there is no per-request growth.
+type arena struct {
+	allocs [][]byte
+	depth  int
+}
+
+// mem is the one arena of the module: proxy_on_memory_allocate is a
+// module-level export, so its state cannot hang off anything narrower.
+var mem arena
+
+// proxyOnMemoryAllocate is proxy_on_memory_allocate: the host asks for size
+// bytes to write a result into.
+//
+//go:wasmexport proxy_on_memory_allocate
+func proxyOnMemoryAllocate(size uint32) unsafe.Pointer {
+	n := size
+	if n == 0 {
+		n = 1 // a valid, non-zero address even for empty results
+	}
+	b := make([]byte, n)
+	mem.allocs = append(mem.allocs, b)
+	return unsafe.Pointer(&b[0])
+}
+
+// Enter marks the start of an exported callback and returns the mark to
+// pass to Leave.
+func Enter() int {
+	mem.depth++
+	if mem.depth == 1 {
+		return 0
+	}
+	return len(mem.allocs)
+}
+
+// Leave releases the allocations made since the matching Enter. The
+// outermost callback releases everything, including allocations the host
+// made outside any callback.
+func Leave(mark int) {
+	mem.depth--
+	if mem.depth <= 0 {
+		mem.depth = 0
+		mark = 0
+	}
+	if mark > len(mem.allocs) {
+		return
+	}
+	clear(mem.allocs[mark:])
+	mem.allocs = mem.allocs[:mark]
+	if mark == 0 && cap(mem.allocs) > 64 {
+		mem.allocs = nil // do not pin a large backing array after a burst
+	}
+}
+
+// take returns the size bytes at address ptr, which the host got from
+// proxy_on_memory_allocate, as a GC-owned slice, and drops the arena's
+// reference to it. ok is false if ptr lies in no live allocation.
+func take(ptr, size uint32) (b []byte, ok bool) {
+	if size == 0 {
+		return nil, true
+	}
+	addr := uintptr(ptr)
+	for i := len(mem.allocs) - 1; i >= 0; i-- {
+		a := mem.allocs[i]
+		if a == nil {
+			continue
+		}
+		base := uintptr(unsafe.Pointer(&a[0]))
+		if addr < base || addr-base+uintptr(size) > uintptr(len(a)) {
+			continue
+		}
+		off := addr - base
+		if off == 0 && uintptr(size) == uintptr(len(a)) {
+			mem.allocs[i] = nil
+		}
+		return a[off : off+uintptr(size) : off+uintptr(size)], true
+	}
+	return nil, false
+}
