@@ -88,11 +88,29 @@ func describe(n *yaml.Node) string {
 	return "unknown YAML node"
 }
 
+// join appends a key to a field path. Keys that are not plain names (node
+// addresses, header names with dots) are written as ["key"].
 func join(path, key string) string {
+	if !plainKey(key) {
+		return path + "[" + strconv.Quote(key) + "]"
+	}
 	if path == "" {
 		return key
 	}
 	return path + "." + key
+}
+
+func plainKey(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }

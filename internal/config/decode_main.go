@@ -196,7 +196,7 @@ func (d *decoder) decodeListen(n *yaml.Node, path string) ([]Listen, bool) {
 				}},
 			)
 			if !hasPort {
-				d.errorf(it, join(p, "port"), "required")
+				d.requireMissing(it, p, "port")
 				ok = false
 				continue
 			}

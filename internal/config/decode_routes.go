@@ -760,7 +760,7 @@ func validToken(s string) bool {
 	return true
 }
 
-var groupRef = regexp.MustCompile(`\$(\{[^}]*\}?|[0-9]+|\$|.?)`)
+var groupRef = regexp.MustCompile(`\$(\{[^}]*\}?|[0-9]+|\$|[A-Za-z_][A-Za-z0-9_]*|.?)`)
 
 // ngxTemplate converts an ngx.re.sub replacement ("$1", "${1}", "$$") to
 // regexp.Expand syntax and checks that every group exists in re.
@@ -864,12 +864,13 @@ func (d *decoder) decodeProxyRewrite(n *yaml.Node, path string) *ProxyRewrite {
 // or a plain map of headers to set, where "" removes the header.
 func (d *decoder) decodeHeaderRewrite(n *yaml.Node, path string, h *HeaderRewrite) {
 	n = resolve(n)
-	structured := n.Kind == yaml.MappingNode && len(n.Content) > 0
-	for i := 0; structured && i < len(n.Content); i += 2 {
+	// Any of set, add or remove selects the structured form; other keys
+	// next to them are then reported as unknown fields.
+	structured := false
+	for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
 		switch n.Content[i].Value {
 		case "set", "add", "remove":
-		default:
-			structured = false
+			structured = true
 		}
 	}
 	headerMap := func(v *yaml.Node, p string) []Header {
