@@ -2,7 +2,10 @@
 
 package abi
 
-import "unsafe"
+import (
+	"runtime"
+	"unsafe"
+)
 
 // arena keeps every buffer handed to the host through
 // proxy_on_memory_allocate reachable, so the Go GC cannot free it while the
@@ -62,6 +65,14 @@ func Leave(mark int) {
 	mem.allocs = mem.allocs[:mark]
 	if mark == 0 && cap(mem.allocs) > 64 {
 		mem.allocs = nil // do not pin a large backing array after a burst
+	}
+	if mem.depth == 0 {
+		// Go does not run other goroutines after an export returns, and
+		// the GC's background mark workers are goroutines: without a yield
+		// a started GC cycle never finishes and the heap grows without
+		// bound. Yielding here lets them run; it costs next to nothing when
+		// nothing else is runnable.
+		runtime.Gosched()
 	}
 }
 
