@@ -175,16 +175,22 @@ type RegexURI struct {
 
 // Rewrite returns the rewritten path and whether r matched.
 func (r RegexURI) Rewrite(path string) (string, bool) {
+	dst, ok := r.AppendRewrite(nil, path)
+	return string(dst), ok
+}
+
+// AppendRewrite appends the rewritten path to dst, for callers that reuse a
+// buffer. Like ngx.re.sub, only the first match is replaced and the rest of
+// the path is kept. When r does not match, dst is returned unchanged.
+func (r RegexURI) AppendRewrite(dst []byte, path string) ([]byte, bool) {
 	m := r.Regex.FindStringSubmatchIndex(path)
 	if m == nil {
-		return "", false
+		return dst, false
 	}
-	// ngx.re.sub replaces the first match only and keeps the rest.
-	dst := make([]byte, 0, len(path)+len(r.Template))
 	dst = append(dst, path[:m[0]]...)
 	dst = r.Regex.ExpandString(dst, r.Template, path, m)
 	dst = append(dst, path[m[1]:]...)
-	return string(dst), true
+	return dst, true
 }
 
 // HeaderRewrite is the headers part of proxy-rewrite. Set and Add keep the
