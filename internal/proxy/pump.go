@@ -1,0 +1,130 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"sync"
+)
+
+// bodyBufSize is the chunk size bodies are read in when filters see them.
+const bodyBufSize = 32 << 10
+
+// pump is a pull-based body reader: each Read pulls from src and, when
+// through is set, passes the chunk through the filter chain first. Nothing
+// is buffered beyond one chunk except what filters choose to buffer.
+type pump struct {
+	src     io.Reader
+	through func(chunk []byte, eos bool) ([]byte, error)
+	pool    *sync.Pool
+	buf     *[]byte
+	pending []byte
+	// full is the whole filtered body when prefill reached the end: it can
+	// be sent again on a retry.
+	full     []byte
+	replay   bool
+	eof      bool
+	consumed bool
+	err      error
+}
+
+func (p *pump) init(src io.Reader, through func([]byte, bool) ([]byte, error), pool *sync.Pool) {
+	p.src, p.through, p.pool = src, through, pool
+	p.pending, p.full, p.replay = nil, nil, false
+	p.eof, p.consumed, p.err = src == nil, false, nil
+}
+
+func (p *pump) reset() {
+	if p.buf != nil {
+		p.pool.Put(p.buf)
+		p.buf = nil
+	}
+	p.init(nil, nil, nil)
+}
+
+// prefill pulls until the filters let bytes out or the body ends.
+func (p *pump) prefill() error {
+	for len(p.pending) == 0 && !p.eof {
+		if err := p.fill(); err != nil {
+			return err
+		}
+	}
+	if p.eof {
+		p.full, p.replay = p.pending, true
+	}
+	return nil
+}
+
+// rewind prepares the body to be sent again and reports whether it can be.
+func (p *pump) rewind() bool {
+	if p.replay {
+		p.pending = p.full
+		p.err = nil
+		return true
+	}
+	return !p.consumed
+}
+
+func (p *pump) fill() error {
+	if p.buf == nil {
+		if v := p.pool.Get(); v != nil {
+			p.buf = v.(*[]byte)
+		} else {
+			b := make([]byte, bodyBufSize)
+			p.buf = &b
+		}
+	}
+	n, err := p.src.Read(*p.buf)
+	if n > 0 {
+		p.consumed = true
+	}
+	eos := err == io.EOF
+	if err != nil && !eos {
+		p.err = err
+		return err
+	}
+	if n == 0 && !eos {
+		return nil
+	}
+	out, err := p.through((*p.buf)[:n], eos)
+	if err != nil {
+		p.err = err
+		return err
+	}
+	p.eof = eos
+	p.pending = out
+	return nil
+}
+
+func (p *pump) Read(b []byte) (int, error) {
+	if p.err != nil {
+		return 0, p.err
+	}
+	if p.through == nil {
+		if p.eof {
+			return 0, io.EOF
+		}
+		n, err := p.src.Read(b)
+		if n > 0 {
+			p.consumed = true
+		}
+		if err == io.EOF {
+			p.eof = true
+		} else if err != nil {
+			p.err = err
+		}
+		return n, err
+	}
+	for len(p.pending) == 0 {
+		if p.eof {
+			return 0, io.EOF
+		}
+		if err := p.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(b, p.pending)
+	p.pending = p.pending[n:]
+	return n, nil
+}
+
+func httpStatusText(code int) string { return http.StatusText(code) }

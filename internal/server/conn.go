@@ -1,0 +1,188 @@
+package server
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// connInfo is what the handlers need from a connection, computed once per
+// connection instead of once per request.
+type connInfo struct {
+	once     sync.Once
+	client   string
+	clientIP string
+	local    string
+	// linger asks Close to drain the peer's unread input first: closing a
+	// socket with unread data makes the kernel send a reset, which can
+	// destroy the error response (413, 431) before the client reads it.
+	linger atomic.Bool
+}
+
+func (ci *connInfo) fill(c net.Conn) {
+	ci.once.Do(func() {
+		if a := c.RemoteAddr(); a != nil {
+			ci.client = a.String()
+			if ta, ok := a.(*net.TCPAddr); ok {
+				ci.clientIP = ta.IP.String()
+			} else if h, _, err := net.SplitHostPort(ci.client); err == nil {
+				ci.clientIP = h
+			} else {
+				ci.clientIP = ci.client
+			}
+		}
+		if a := c.LocalAddr(); a != nil {
+			ci.local = a.String()
+		}
+	})
+}
+
+type infoConn interface {
+	connInfo() *connInfo
+}
+
+// Linger timing: how long and how much a closing connection drains.
+const (
+	lingerTimeout = 2 * time.Second
+	lingerBytes   = 1 << 20
+)
+
+// lingerClose half-closes c, drains what the peer still sends and closes.
+func lingerClose(c net.Conn, closeWrite func() error) error {
+	_ = c.SetWriteDeadline(time.Now().Add(lingerTimeout))
+	if closeWrite != nil {
+		_ = closeWrite()
+	}
+	_ = c.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_, _ = io.CopyN(io.Discard, c, lingerBytes)
+	return c.Close()
+}
+
+// plainConn is an accepted TCP connection.
+type plainConn struct {
+	net.Conn
+	info connInfo
+}
+
+func (c *plainConn) connInfo() *connInfo { return &c.info }
+
+func (c *plainConn) Close() error {
+	if c.info.linger.Load() {
+		var cw func() error
+		if tc, ok := c.Conn.(*net.TCPConn); ok {
+			cw = tc.CloseWrite
+		}
+		return lingerClose(c.Conn, cw)
+	}
+	return c.Conn.Close()
+}
+
+// tlsConn keeps *tls.Conn's methods visible (fasthttp detects TLS through
+// Handshake and ConnectionState).
+type tlsConn struct {
+	*tls.Conn
+	info connInfo
+}
+
+func (c *tlsConn) connInfo() *connInfo { return &c.info }
+
+func (c *tlsConn) Close() error {
+	if c.info.linger.Load() {
+		return lingerClose(c.Conn, c.Conn.CloseWrite)
+	}
+	return c.Conn.Close()
+}
+
+type plainListener struct{ net.Listener }
+
+func (l *plainListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &plainConn{Conn: c}, nil
+}
+
+// chanListener is the net.Listener fasthttp serves on a TLS port: the TLS
+// accept loop hands it the connections that chose HTTP/1.1.
+type chanListener struct {
+	addr   net.Addr
+	ch     chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{addr: addr, ch: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }
+
+// deliver hands c to fasthttp; false when the listener is closed.
+func (l *chanListener) deliver(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.closed:
+		return false
+	}
+}
+
+// acceptTLS accepts on l, runs each handshake in its own goroutine and
+// dispatches by ALPN.
+func (s *Server) acceptTLS(l net.Listener, h1 *chanListener) error {
+	var delay time.Duration
+	for {
+		raw, err := l.Accept()
+		if err != nil {
+			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		s.h2wg.Add(1)
+		go func() {
+			defer s.h2wg.Done()
+			tc := tls.Server(raw, s.tls)
+			_ = tc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+			if err := tc.Handshake(); err != nil {
+				tc.Close()
+				return
+			}
+			_ = tc.SetDeadline(time.Time{})
+			c := &tlsConn{Conn: tc}
+			if tc.ConnectionState().NegotiatedProtocol == "h2" {
+				s.serveH2Conn(c)
+				return
+			}
+			if !h1.deliver(c) {
+				c.Close()
+			}
+		}()
+	}
+}
