@@ -1,0 +1,62 @@
+package main
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/heimdallgw/heimdall/sdk/proxywasm/proxytest"
+	"github.com/heimdallgw/heimdall/sdk/proxywasm/types"
+)
+
+func TestRewrite(t *testing.T) {
+	conf := `{
+		"request":  {"remove": ["X-Internal"], "set": {"x-b": "2", "x-a": "1"}, "add": {"via": "heimdall"}},
+		"response": {"remove": ["server"], "set": {"x-frame-options": "DENY"}, "add": {"x-served-by": "heimdall"}}
+	}`
+	host, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption().
+		WithVMContext(&vm{}).WithPluginConfiguration([]byte(conf)))
+	defer reset()
+	if !host.StartPlugin() {
+		t.Fatal("conf rejected")
+	}
+	id := host.InitializeHttpContext()
+	if a := host.CallOnRequestHeaders(id, [][2]string{
+		{":path", "/"}, {"x-internal", "1"}, {"x-b", "old"}, {"x-b", "older"}, {"via", "proxy"},
+	}, true); a != types.ActionContinue {
+		t.Fatalf("action %v", a)
+	}
+	host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}, {"server", "nginx"}}, true)
+
+	st := host.Stream(id)
+	wantReq := [][2]string{{":path", "/"}, {"x-b", "2"}, {"via", "proxy"}, {"x-a", "1"}, {"via", "heimdall"}}
+	if !slices.Equal(st.RequestHeaders, wantReq) {
+		t.Errorf("request headers\n got %q\nwant %q", st.RequestHeaders, wantReq)
+	}
+	wantResp := [][2]string{{":status", "200"}, {"x-frame-options", "DENY"}, {"x-served-by", "heimdall"}}
+	if !slices.Equal(st.ResponseHeaders, wantResp) {
+		t.Errorf("response headers\n got %q\nwant %q", st.ResponseHeaders, wantResp)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	tests := []struct {
+		name, conf string
+		ok         bool
+	}{
+		{"empty", "", true},
+		{"request only", `{"request": {"add": {"a": "b"}}}`, true},
+		{"unknown field", `{"requests": {}}`, false},
+		{"bad json", `{`, false},
+		{"bad type", `{"request": {"remove": "x"}}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			host, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption().
+				WithVMContext(&vm{}).WithPluginConfiguration([]byte(tt.conf)))
+			defer reset()
+			if got := host.StartPlugin(); got != tt.ok {
+				t.Errorf("StartPlugin() = %v, want %v", got, tt.ok)
+			}
+		})
+	}
+}
