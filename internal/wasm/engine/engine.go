@@ -392,6 +392,16 @@ func (s *Slot) Lock(ctx context.Context) (*Instance, error) {
 	return inst, nil
 }
 
+// LockExisting locks the slot and returns its live instance, or nil when
+// it has none (nothing is created). Unlock must be called.
+func (s *Slot) LockExisting() *Instance {
+	s.mu.Lock()
+	if s.closed {
+		return nil
+	}
+	return s.Current()
+}
+
 // Current returns the live instance without creating one (nil if none).
 // The slot must be locked.
 func (s *Slot) Current() *Instance {

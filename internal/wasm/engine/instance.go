@@ -39,6 +39,22 @@ type Function struct{ f api.Function }
 // Valid reports whether the function exists.
 func (f Function) Valid() bool { return f.f != nil }
 
+// ParamCount is the number of parameters (ABI versions differ in arity).
+func (f Function) ParamCount() int {
+	if f.f == nil {
+		return 0
+	}
+	return len(f.f.Definition().ParamTypes())
+}
+
+// ResultCount is the number of results.
+func (f Function) ResultCount() int {
+	if f.f == nil {
+		return 0
+	}
+	return len(f.f.Definition().ResultTypes())
+}
+
 // Lookup returns the exported function name of this instance.
 func (i *Instance) Lookup(name string) Function {
 	if i.mod == nil {

@@ -1,0 +1,295 @@
+package host
+
+import (
+	"strconv"
+
+	"github.com/heimdallgw/heimdall/internal/httpcore"
+	"github.com/heimdallgw/heimdall/internal/wasm/abi"
+)
+
+// hmap is a header map as the guest sees it: the fields plus, for request
+// and response headers, the pseudo headers held in Request/Response.
+type hmap struct {
+	h    *httpcore.Header
+	req  *httpcore.Request  // request headers: :authority :path :method :scheme
+	resp *httpcore.Response // response headers: :status
+}
+
+func (v *vm) headerMap(t uint64) (hmap, abi.Status) {
+	switch abi.MapType(t) {
+	case abi.MapHTTPRequestHeaders, abi.MapHTTPRequestTrailers, abi.MapHTTPResponseHeaders, abi.MapHTTPResponseTrailers:
+		c := v.stream()
+		if c == nil {
+			return hmap{}, abi.StatusNotFound
+		}
+		x := c.x
+		switch abi.MapType(t) {
+		case abi.MapHTTPRequestHeaders:
+			return hmap{h: &x.Req.Header, req: &x.Req}, abi.StatusOK
+		case abi.MapHTTPRequestTrailers:
+			return hmap{h: &x.Req.Trailer}, abi.StatusOK
+		case abi.MapHTTPResponseHeaders:
+			return hmap{h: &x.Resp.Header, resp: &x.Resp}, abi.StatusOK
+		default:
+			return hmap{h: &x.Resp.Trailer}, abi.StatusOK
+		}
+	case abi.MapHTTPCallResponseHeaders:
+		if v.callResp == nil {
+			return hmap{}, abi.StatusNotFound
+		}
+		return hmap{h: &v.callResp.header}, abi.StatusOK
+	case abi.MapHTTPCallResponseTrailers:
+		if v.callResp == nil {
+			return hmap{}, abi.StatusNotFound
+		}
+		return hmap{h: &v.callResp.trailer}, abi.StatusOK
+	case abi.MapGrpcReceiveInitialMeta, abi.MapGrpcReceiveTrailingMeta:
+		return hmap{}, abi.StatusNotFound
+	}
+	return hmap{}, abi.StatusBadArgument
+}
+
+// Pseudo header names in Envoy's order for HTTP/1 requests.
+var reqPseudo = [...]string{":authority", ":path", ":method", ":scheme"}
+
+func (m hmap) npseudo() int {
+	switch {
+	case m.req != nil:
+		return len(reqPseudo)
+	case m.resp != nil && m.resp.Status != 0:
+		return 1
+	}
+	return 0
+}
+
+// pseudo returns pseudo header i; buf holds the :status digits.
+func (m hmap) pseudo(i int, buf []byte) (k, val []byte) {
+	if m.req != nil {
+		switch i {
+		case 0:
+			return []byte(reqPseudo[0]), m.req.Authority
+		case 1:
+			return []byte(reqPseudo[1]), m.req.Path
+		case 2:
+			return []byte(reqPseudo[2]), m.req.Method
+		default:
+			return []byte(reqPseudo[3]), m.req.Scheme
+		}
+	}
+	return []byte(":status"), m.resp.StatusBytes(buf)
+}
+
+func isPseudo(k []byte) bool { return len(k) > 0 && k[0] == ':' }
+
+// getPseudo returns the value of pseudo header k.
+func (m hmap) getPseudo(k []byte, buf []byte) ([]byte, bool) {
+	switch {
+	case m.req != nil:
+		switch string(k) {
+		case ":authority":
+			return m.req.Authority, true
+		case ":path":
+			return m.req.Path, true
+		case ":method":
+			return m.req.Method, true
+		case ":scheme":
+			return m.req.Scheme, true
+		}
+	case m.resp != nil:
+		if string(k) == ":status" && m.resp.Status != 0 {
+			return m.resp.StatusBytes(buf), true
+		}
+	}
+	return nil, false
+}
+
+// setPseudo writes pseudo header k; ok is false for an unknown one.
+func (m hmap) setPseudo(k, val []byte) (abi.Status, bool) {
+	switch {
+	case m.req != nil:
+		switch string(k) {
+		case ":authority":
+			m.req.SetAuthority(val)
+		case ":path":
+			m.req.SetPath(val)
+		case ":method":
+			m.req.SetMethod(val)
+		case ":scheme":
+			m.req.SetScheme(val)
+		default:
+			return abi.StatusOK, false
+		}
+		return abi.StatusOK, true
+	case m.resp != nil:
+		if string(k) == ":status" {
+			n, err := strconv.Atoi(string(val))
+			if err != nil || n < 100 || n > 999 {
+				return abi.StatusBadArgument, true
+			}
+			m.resp.Status = n
+			return abi.StatusOK, true
+		}
+	}
+	return abi.StatusOK, false
+}
+
+// encode appends the map in proxy-wasm encoding.
+func (m hmap) encode(dst []byte) []byte {
+	np := m.npseudo()
+	var sbuf [8]byte
+	fields := m.h.Fields()
+	return abi.AppendMap(dst, np+len(fields), func(i int) ([]byte, []byte) {
+		if i < np {
+			return m.pseudo(i, sbuf[:0])
+		}
+		f := fields[i-np]
+		return f.Name, f.Value
+	})
+}
+
+// proxy_get_header_map_pairs(type, *ptr, *size)
+func hGetHeaderMapPairs(v *vm, s []uint64) abi.Status {
+	m, st := v.headerMap(s[0])
+	if st != abi.StatusOK {
+		return st
+	}
+	v.buf = m.encode(v.buf[:0])
+	return v.copyOut(v.buf, s[1], s[2])
+}
+
+// proxy_get_header_map_size(type, *size): the map's byte size, as Envoy.
+func hGetHeaderMapSize(v *vm, s []uint64) abi.Status {
+	m, st := v.headerMap(s[0])
+	if st != abi.StatusOK {
+		return st
+	}
+	n := m.h.ByteSize()
+	var sbuf [8]byte
+	for i := 0; i < m.npseudo(); i++ {
+		k, val := m.pseudo(i, sbuf[:0])
+		n += len(k) + len(val)
+	}
+	if !v.writeU32(s[1], uint32(n)) {
+		return abi.StatusInvalidMemoryAccess
+	}
+	return abi.StatusOK
+}
+
+// proxy_set_header_map_pairs(type, ptr, size): replaces the map. Pseudo
+// headers given are written; those left out keep their value.
+func hSetHeaderMapPairs(v *vm, s []uint64) abi.Status {
+	m, st := v.headerMap(s[0])
+	if st != abi.StatusOK {
+		return st
+	}
+	data, ok := v.read(s[1], s[2])
+	if !ok {
+		return abi.StatusInvalidMemoryAccess
+	}
+	if err := abi.DecodeMap(data, func(k, val []byte) {}); err != nil {
+		return abi.StatusParseFailure
+	}
+	m.h.Reset()
+	res := abi.StatusOK
+	_ = abi.DecodeMap(data, func(k, val []byte) {
+		if isPseudo(k) {
+			if st, known := m.setPseudo(k, val); known {
+				if st != abi.StatusOK {
+					res = st
+				}
+				return
+			}
+		}
+		m.h.Add(k, val)
+	})
+	return res
+}
+
+// proxy_get_header_map_value(type, key, key_len, *ptr, *size): the first
+// value; NotFound when absent.
+func hGetHeaderMapValue(v *vm, s []uint64) abi.Status {
+	m, st := v.headerMap(s[0])
+	if st != abi.StatusOK {
+		return st
+	}
+	k, ok := v.read(s[1], s[2])
+	if !ok {
+		return abi.StatusInvalidMemoryAccess
+	}
+	var sbuf [8]byte
+	if isPseudo(k) {
+		if val, ok := m.getPseudo(k, sbuf[:0]); ok {
+			return v.copyOut(val, s[3], s[4])
+		}
+	}
+	val, found := m.h.Get(string(k))
+	if !found {
+		return abi.StatusNotFound
+	}
+	return v.copyOut(val, s[3], s[4])
+}
+
+// readKV reads the key and value arguments at s[1..4].
+func (v *vm) readKV(s []uint64) (k, val []byte, ok bool) {
+	k, ok1 := v.read(s[1], s[2])
+	val, ok2 := v.read(s[3], s[4])
+	return k, val, ok1 && ok2
+}
+
+// proxy_add_header_map_value(type, key, key_len, value, value_len)
+func hAddHeaderMapValue(v *vm, s []uint64) abi.Status {
+	m, st := v.headerMap(s[0])
+	if st != abi.StatusOK {
+		return st
+	}
+	k, val, ok := v.readKV(s)
+	if !ok {
+		return abi.StatusInvalidMemoryAccess
+	}
+	if isPseudo(k) {
+		if st, known := m.setPseudo(k, val); known {
+			return st
+		}
+	}
+	m.h.Add(k, val)
+	return abi.StatusOK
+}
+
+// proxy_replace_header_map_value(type, key, key_len, value, value_len)
+func hReplaceHeaderMapValue(v *vm, s []uint64) abi.Status {
+	m, st := v.headerMap(s[0])
+	if st != abi.StatusOK {
+		return st
+	}
+	k, val, ok := v.readKV(s)
+	if !ok {
+		return abi.StatusInvalidMemoryAccess
+	}
+	if isPseudo(k) {
+		if st, known := m.setPseudo(k, val); known {
+			return st
+		}
+	}
+	m.h.Set(k, val)
+	return abi.StatusOK
+}
+
+// proxy_remove_header_map_value(type, key, key_len). Removing a pseudo
+// header empties it.
+func hRemoveHeaderMapValue(v *vm, s []uint64) abi.Status {
+	m, st := v.headerMap(s[0])
+	if st != abi.StatusOK {
+		return st
+	}
+	k, ok := v.read(s[1], s[2])
+	if !ok {
+		return abi.StatusInvalidMemoryAccess
+	}
+	if isPseudo(k) && m.resp == nil {
+		if st, known := m.setPseudo(k, nil); known {
+			return st
+		}
+	}
+	m.h.Del(string(k))
+	return abi.StatusOK
+}
