@@ -160,7 +160,7 @@ type Engine struct {
 // New compiles cfg.Wasm and prepares the host modules. No instance is
 // created yet. A guest importing a function no host module provides fails
 // here with an error naming it.
-func New(ctx context.Context, cfg Config) (e *Engine, err error) {
+func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if cfg.PoolSize <= 0 {
 		cfg.PoolSize = runtime.GOMAXPROCS(0)
 	}
@@ -176,7 +176,7 @@ func New(ctx context.Context, cfg Config) (e *Engine, err error) {
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
 	}
-	e = &Engine{cfg: cfg}
+	e := &Engine{cfg: cfg}
 	rc := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(true).
 		WithMemoryLimitPages(cfg.MemoryLimitPages)
@@ -198,7 +198,6 @@ func New(ctx context.Context, cfg Config) (e *Engine, err error) {
 			if e.ownCache != nil {
 				_ = e.ownCache.Close(ctx)
 			}
-			e = nil
 		}
 	}()
 	e.compiled, err = e.rt.CompileModule(ctx, cfg.Wasm)
