@@ -96,6 +96,7 @@ type Server struct {
 	cancel context.CancelFunc
 
 	mu        sync.Mutex
+	// listeners are the TLS listeners; fasthttp closes the plain ones.
 	listeners map[net.Listener]struct{}
 	h2conns   map[net.Conn]struct{}
 	h2wg      sync.WaitGroup
@@ -191,7 +192,7 @@ func (s *Server) ListenAndServeTLS(addr string) error {
 // Serve serves HTTP/1.1 on l until Shutdown. It returns ErrServerClosed
 // after Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	if !s.track(l) {
+	if s.closing.Load() {
 		l.Close()
 		return ErrServerClosed
 	}
