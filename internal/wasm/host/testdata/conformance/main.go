@@ -355,7 +355,7 @@ func onRequestHeaders(id, n, eos uint32) uint32 {
 		removeHeader(mapReq, "x-remove")
 	}
 	if s.has("path") {
-		replaceHeader(mapReq, ":path", "/rewritten?x=1")
+		replaceHeader(mapReq, ":path", "/anything/rewritten?x=1")
 	}
 	if s.has("pseudo") {
 		for _, k := range []string{":method", ":path", ":authority", ":scheme"} {
