@@ -1,0 +1,64 @@
+// Command heimdall is an API gateway that reads APISIX standalone
+// configuration and runs proxy-wasm plugins.
+//
+//	heimdall run      [-c conf/config.yaml]     start the gateway
+//	heimdall validate [-c conf/config.yaml]     check the configuration and exit
+//	heimdall httpbin  [--listen 127.0.0.1:8080] serve httpbin as a demo upstream
+//	heimdall version                            print the version
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: heimdall <command> [flags]
+
+commands:
+  run       start the gateway (-c conf/config.yaml)
+  validate  check config.yaml and apisix.yaml, print every error, exit 1 on errors
+  httpbin   serve httpbin as a demo upstream (--listen 127.0.0.1:8080)
+  version   print the version
+
+Run 'heimdall <command> -h' for the flags of a command.
+`
+
+// run is main without the process: it returns the exit code, so tests can
+// drive every subcommand in-process.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stdout, stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "httpbin":
+		return cmdHTTPBin(ctx, args[1:], stdout, stderr)
+	case "version", "-v", "--version":
+		fmt.Fprintf(stdout, "heimdall %s\n", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "heimdall: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}

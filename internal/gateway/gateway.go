@@ -1,0 +1,199 @@
+// Package gateway is Heimdall's composition root: it loads the wasm plugins
+// declared in config.yaml, builds route tables from apisix.yaml snapshots,
+// swaps them into the proxy on reload, and runs the listeners.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+
+	"github.com/heimdallgw/heimdall/internal/config"
+	"github.com/heimdallgw/heimdall/internal/filter"
+	"github.com/heimdallgw/heimdall/internal/proxy"
+	"github.com/heimdallgw/heimdall/internal/store"
+	"github.com/heimdallgw/heimdall/internal/wasm/engine"
+	"github.com/heimdallgw/heimdall/internal/wasm/host"
+	"github.com/heimdallgw/heimdall/internal/wasm/sockets"
+)
+
+// Gateway owns the plugins, the proxy and the current route generation.
+type Gateway struct {
+	main  *config.Main
+	log   *slog.Logger
+	proxy *proxy.Proxy
+
+	cache   *engine.Cache
+	plugins map[string]*host.Plugin
+
+	// mu serialises Apply; cur is the generation being served.
+	mu  sync.Mutex
+	cur *generation
+	// retiring tracks old generations waiting for their requests to finish.
+	retiring sync.WaitGroup
+}
+
+// New loads every wasm plugin of m and returns a Gateway with no routes
+// (every request answers 404) until Apply installs some.
+func New(ctx context.Context, m *config.Main, logs *Logs) (gw *Gateway, err error) {
+	gw = &Gateway{
+		main:    m,
+		log:     logs.Error,
+		plugins: make(map[string]*host.Plugin),
+	}
+	defer func() {
+		if err != nil {
+			gw.closePlugins(context.WithoutCancel(ctx))
+		}
+	}()
+	gw.proxy = proxy.New(proxy.Options{
+		AccessLog: logs.Access,
+		ErrorLog:  logs.Error,
+		Chain:     chainOptions(m),
+	})
+	if m.Heimdall.WasmCacheDir != "" {
+		if gw.cache, err = engine.NewCache(m.Heimdall.WasmCacheDir); err != nil {
+			return nil, fmt.Errorf("%s: heimdall.wasm_cache_dir: %w", m.File, err)
+		}
+	} else {
+		gw.cache = engine.NewMemoryCache()
+	}
+	reserved := gw.reservedPorts()
+	for i := range m.Wasm.Plugins {
+		wp := &m.Wasm.Plugins[i]
+		if err := gw.loadPlugin(ctx, wp, reserved); err != nil {
+			return nil, fmt.Errorf("%s:%d:%d: wasm.plugins[%d] %s: %w", m.File, wp.Line, wp.Column, i, wp.Name, err)
+		}
+	}
+	return gw, nil
+}
+
+func (gw *Gateway) loadPlugin(ctx context.Context, wp *config.WasmPlugin, reserved []netip.AddrPort) error {
+	log := gw.log
+	pc := host.PluginConfig{
+		Name:     wp.Name,
+		File:     wp.File,
+		Priority: wp.Priority,
+		PoolSize: wp.PoolSize,
+		BodyMode: host.BodyMode(wp.Body),
+		Cache:    gw.cache,
+	}
+	if wp.Network != nil {
+		ext, err := sockets.New(ctx, sockets.Options{
+			Plugin: wp.Name,
+			Policy: sockets.Policy{
+				Allow:      wp.Network.Allow,
+				DNS:        wp.Network.DNS,
+				MaxSockets: wp.Network.MaxSockets,
+				Deadline:   wp.Network.Deadline,
+				MaxBytes:   wp.Network.MaxBytes,
+			},
+			Reserved: reserved,
+			Logger:   log,
+		})
+		if err != nil {
+			return err
+		}
+		pc.Extensions = append(pc.Extensions, ext)
+	}
+	p, err := host.Load(ctx, pc, log)
+	if err != nil {
+		return err
+	}
+	gw.plugins[wp.Name] = p
+	return nil
+}
+
+// reservedPorts are the gateway's own listeners, which plugins may only
+// reach through an explicit allow entry.
+func (gw *Gateway) reservedPorts() []netip.AddrPort {
+	var out []netip.AddrPort
+	add := func(ls []config.Listen) {
+		for _, l := range ls {
+			a := netip.IPv4Unspecified()
+			if l.IP != "" {
+				if p, err := netip.ParseAddr(l.IP); err == nil {
+					a = p
+				}
+			}
+			out = append(out, netip.AddrPortFrom(a, uint16(l.Port)))
+		}
+	}
+	add(gw.main.APISIX.NodeListen)
+	if gw.main.APISIX.SSL.Enable {
+		add(gw.main.APISIX.SSL.Listen)
+	}
+	return out
+}
+
+func chainOptions(m *config.Main) (o filter.Options) {
+	o.BufferLimit = int(m.Heimdall.BodyBufferLimit)
+	return o
+}
+
+// Proxy is the request handler the listeners serve.
+func (gw *Gateway) Proxy() *proxy.Proxy { return gw.proxy }
+
+// Apply builds the routes of s and swaps them in. Requests in flight finish
+// on the generation they started with; that generation is closed once they
+// have. On error nothing changes: the current routes keep serving.
+func (gw *Gateway) Apply(ctx context.Context, s *store.Snapshot) error {
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	gen, err := gw.build(ctx, s.Routes, s.Version)
+	if err != nil {
+		return err
+	}
+	old := gw.cur
+	gw.cur = gen
+	gw.proxy.SetRoutes(gen.table)
+	if old != nil {
+		gw.retiring.Add(1)
+		go func() {
+			defer gw.retiring.Done()
+			// Waits for the requests still using old; no deadline: a
+			// request ends by its own timeouts.
+			if err := old.table.Retire(context.WithoutCancel(ctx)); err != nil {
+				gw.log.Warn("retiring routes", "version", old.version, "err", err)
+			}
+			if err := old.close(); err != nil {
+				gw.log.Warn("closing old routes", "version", old.version, "err", err)
+			}
+		}()
+	}
+	gw.log.Info("routes applied", "file", s.Routes.File, "version", s.Version, "routes", len(s.Routes.Routes))
+	return nil
+}
+
+// Close releases everything once the listeners have stopped: the current
+// routes (after their requests finished), retired ones, and the plugins.
+func (gw *Gateway) Close(ctx context.Context) error {
+	gw.mu.Lock()
+	cur := gw.cur
+	gw.cur = nil
+	gw.mu.Unlock()
+	var errs []error
+	if cur != nil {
+		if err := cur.table.Retire(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		errs = append(errs, cur.close())
+	}
+	gw.retiring.Wait()
+	errs = append(errs, gw.closePlugins(ctx))
+	return errors.Join(errs...)
+}
+
+func (gw *Gateway) closePlugins(ctx context.Context) error {
+	var errs []error
+	for name, p := range gw.plugins {
+		if err := p.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("plugin %s: %w", name, err))
+		}
+		delete(gw.plugins, name)
+	}
+	return errors.Join(errs...)
+}

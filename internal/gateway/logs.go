@@ -1,0 +1,54 @@
+package gateway
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/heimdallgw/heimdall/internal/config"
+)
+
+// Logs are the gateway's two logs: the error log (everything that is not one
+// line per request) and the access log.
+type Logs struct {
+	Error  *slog.Logger
+	Access *slog.Logger // nil when the access log is off
+	closer io.Closer
+}
+
+// NewLogs builds the logs config.yaml asks for. The error log goes to
+// stderr at nginx_config.error_log_level; the access log to stdout or to
+// heimdall.access_log.path.
+func NewLogs(m *config.Main, stdout, stderr io.Writer) (*Logs, error) {
+	l := &Logs{Error: slog.New(newHandler(m.Heimdall.LogFormat, stderr, m.NginxConfig.LogLevel))}
+	if !m.Heimdall.AccessLog.Enable {
+		return l, nil
+	}
+	w := stdout
+	if p := m.Heimdall.AccessLog.Path; p != "" {
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("opening access log: %w", err)
+		}
+		w, l.closer = f, f
+	}
+	l.Access = slog.New(newHandler(m.Heimdall.LogFormat, w, slog.LevelInfo))
+	return l, nil
+}
+
+// Close closes the access log file, if any.
+func (l *Logs) Close() error {
+	if l.closer != nil {
+		return l.closer.Close()
+	}
+	return nil
+}
+
+func newHandler(format string, w io.Writer, level slog.Level) slog.Handler {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == config.LogFormatJSON {
+		return slog.NewJSONHandler(w, opts)
+	}
+	return slog.NewTextHandler(w, opts)
+}

@@ -1,0 +1,161 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/heimdallgw/heimdall/internal/config"
+	"github.com/heimdallgw/heimdall/internal/server"
+	"github.com/heimdallgw/heimdall/internal/store"
+)
+
+// RunOptions are what Run needs besides config.yaml.
+type RunOptions struct {
+	// RoutesPath overrides heimdall.apisix_yaml.
+	RoutesPath string
+	// ReloadInterval is how often apisix.yaml is polled; zero is the store's
+	// default (1s).
+	ReloadInterval time.Duration
+	// Ready, when set, is called once every listener is bound and the
+	// first routes are applied, with the bound addresses (plain first, then
+	// TLS), so tests can listen on port 0.
+	Ready func(plain, tls []net.Addr)
+}
+
+// Run serves the gateway described by m until ctx is done, then shuts down
+// gracefully: listeners stop accepting, in-flight requests finish (up to
+// heimdall.graceful_shutdown_timeout), plugins are released. Start-up errors
+// (invalid routes, plugins that fail to load, ports in use) are returned
+// before anything serves.
+func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err error) {
+	gw, err := New(ctx, m, logs)
+	if err != nil {
+		return err
+	}
+	closeCtx := context.WithoutCancel(ctx)
+	defer func() {
+		if cerr := gw.Close(closeCtx); cerr != nil {
+			logs.Error.Warn("releasing plugins", "err", cerr)
+		}
+	}()
+
+	st := store.NewFile(m, store.FileOptions{
+		Path:     opts.RoutesPath,
+		Interval: opts.ReloadInterval,
+		Logger:   logs.Error,
+		OnChange: func(s *store.Snapshot) {
+			if err := gw.Apply(ctx, s); err != nil {
+				logs.Error.Error("new routes rejected; the previous routes keep serving",
+					"file", s.Routes.File, "version", s.Version, "err", err)
+			}
+		},
+	})
+	snap, err := st.Load()
+	if err != nil {
+		return err
+	}
+	if err := gw.Apply(ctx, snap); err != nil {
+		return err
+	}
+
+	srvCfg := server.Config{
+		MaxHeaderSize:      int(m.Heimdall.MaxHeaderSize),
+		MaxRequestBodySize: m.Heimdall.MaxRequestBodySize,
+		ErrorLog:           logs.Error,
+	}
+	if m.APISIX.SSL.Enable {
+		tc, err := server.LoadTLS(m.APISIX.SSL.Cert, m.APISIX.SSL.CertKey)
+		if err != nil {
+			return fmt.Errorf("%s: apisix.ssl: %w", m.File, err)
+		}
+		srvCfg.TLSConfig = tc
+	}
+	plain, err := listenAll(m.APISIX.NodeListen)
+	if err != nil {
+		return fmt.Errorf("%s: apisix.node_listen: %w", m.File, err)
+	}
+	var secure []net.Listener
+	if m.APISIX.SSL.Enable {
+		if secure, err = listenAll(m.APISIX.SSL.Listen); err != nil {
+			closeAll(plain)
+			return fmt.Errorf("%s: apisix.ssl.listen: %w", m.File, err)
+		}
+	}
+	srv := server.New(srvCfg, gw.Proxy())
+
+	var wg sync.WaitGroup
+	errc := make(chan error, len(plain)+len(secure)+1)
+	serve := func(l net.Listener, fn func(net.Listener) error, kind string) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(l); err != nil && !errors.Is(err, server.ErrServerClosed) {
+				errc <- fmt.Errorf("serving %s on %s: %w", kind, l.Addr(), err)
+			}
+		}()
+		logs.Error.Info("listening", "addr", l.Addr().String(), "protocol", kind)
+	}
+	for _, l := range plain {
+		serve(l, srv.Serve, "http")
+	}
+	for _, l := range secure {
+		serve(l, srv.ServeTLS, "https")
+	}
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		st.Run(watchCtx) //nolint:errcheck // returns nil when its context ends
+	}()
+	if opts.Ready != nil {
+		opts.Ready(addrs(plain), addrs(secure))
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		logs.Error.Info("shutting down", "drain_timeout", m.Heimdall.GracefulShutdownTimeout.String())
+	case serveErr = <-errc:
+		logs.Error.Error("listener failed; shutting down", "err", serveErr)
+	}
+	stopWatch()
+	sctx, cancel := context.WithTimeout(closeCtx, m.Heimdall.GracefulShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logs.Error.Warn("graceful shutdown incomplete; remaining connections closed", "err", err)
+	}
+	wg.Wait()
+	return serveErr
+}
+
+func listenAll(ls []config.Listen) ([]net.Listener, error) {
+	var out []net.Listener
+	for _, l := range ls {
+		ln, err := net.Listen("tcp", l.Addr())
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		out = append(out, ln)
+	}
+	return out, nil
+}
+
+func closeAll(ls []net.Listener) {
+	for _, l := range ls {
+		l.Close()
+	}
+}
+
+func addrs(ls []net.Listener) []net.Addr {
+	out := make([]net.Addr, len(ls))
+	for i, l := range ls {
+		out[i] = l.Addr()
+	}
+	return out
+}
