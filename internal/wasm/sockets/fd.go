@@ -186,6 +186,16 @@ func pollOneoff(c *call) errno {
 		return errnoFault
 	}
 
+	// The policy deadline bounds a wait on sockets: when it passes, the
+	// sockets are reported ready and their next read or write fails with
+	// ETIMEDOUT, which is how a non-blocking guest learns of it.
+	var policyDeadline time.Time
+	if d := c.in.ext.policy.deadline; d > 0 {
+		policyDeadline = now.Add(d)
+		if deadline.IsZero() || policyDeadline.Before(deadline) {
+			deadline = policyDeadline
+		}
+	}
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -227,6 +237,18 @@ func pollOneoff(c *call) errno {
 				s.sock.mu.Unlock()
 			}
 		}
+		if n == 0 && !policyDeadline.IsZero() && !time.Now().Before(policyDeadline) {
+			for i := range subs {
+				if s := &subs[i]; s.sock != nil {
+					s.sock.mu.Lock()
+					s.sock.timedOut = true
+					peer := s.sock.peer
+					s.sock.mu.Unlock()
+					c.in.ext.refused("poll_oneoff", peer.String(), "deadline "+c.in.ext.policy.deadline.String()+" exceeded")
+					event(s, errnoSuccess, 0)
+				}
+			}
+		}
 		if n == 0 && !deadline.IsZero() && !time.Now().Before(deadline) {
 			for i := range subs {
 				if s := &subs[i]; s.tag == tagClock && !time.Now().Before(s.deadline) {
@@ -252,4 +274,3 @@ func pollOneoff(c *call) errno {
 		}
 	}
 }
-

@@ -332,6 +332,10 @@ const (
 func (c *call) recv(op string, s *socket, bufs [][]byte, flags uint32) (n int, from netip.AddrPort, roflags uint32, e errno) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.timedOut {
+		s.timedOut = false
+		return 0, from, 0, errnoTimedout
+	}
 	if s.state != stateConnected && !(s.stype == sockDgram && s.udp != nil) {
 		if s.dialErr != nil {
 			return 0, from, 0, toErrno(s.dialErr)
@@ -389,6 +393,11 @@ func (c *call) send(op string, s *socket, bufs [][]byte, dest netip.AddrPort) (i
 	if s.shutWrite {
 		s.mu.Unlock()
 		return 0, errnoPipe
+	}
+	if s.timedOut {
+		s.timedOut = false
+		s.mu.Unlock()
+		return 0, errnoTimedout
 	}
 	if pol.maxBytes > 0 {
 		left := pol.maxBytes - s.sent

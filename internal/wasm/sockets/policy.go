@@ -226,10 +226,10 @@ func (c *compiledPolicy) check(a netip.Addr, port uint16, anyPort bool, names []
 		}
 	}
 	switch {
-	case special:
-		return false, what + " address not explicitly allowed"
 	case reserved:
 		return false, "gateway port not explicitly allowed"
+	case special:
+		return false, what + " address not explicitly allowed"
 	case len(c.rules) == 0:
 		return false, "no network policy"
 	}

@@ -73,6 +73,9 @@ type socket struct {
 	received  int64
 	shutRead  bool
 	shutWrite bool
+	// timedOut is set when a poll_oneoff wait on this socket ran past the
+	// policy deadline; the next read or write fails with ETIMEDOUT.
+	timedOut bool
 }
 
 func newSocket(family, stype int) *socket {

@@ -1,0 +1,378 @@
+package sockets
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// guestWasm builds testdata/guest once per test binary.
+var guestWasm = sync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "sockets-guest")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "guest.wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./testdata/guest")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("building test guest: %v\n%s", err, b)
+	}
+	return os.ReadFile(out)
+})
+
+var compileCache = wazero.NewCompilationCache()
+
+type result struct {
+	stdout string
+	log    string
+}
+
+// runGuest runs the guest's run export with env under the given options.
+func runGuest(t *testing.T, opts Options, env ...string) result {
+	t.Helper()
+	wasm, err := guestWasm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var logBuf bytes.Buffer
+	opts.Plugin = "test-plugin"
+	opts.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &logBuf}, nil))
+	ext, err := New(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(compileCache).WithCloseOnContextDone(true))
+	defer rt.Close(ctx)
+	cm, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var imports []api.FunctionDefinition
+	for _, def := range cm.ImportedFunctions() {
+		if m, _, _ := def.Import(); m == wasi_snapshot_preview1.ModuleName {
+			imports = append(imports, def)
+		}
+	}
+	b := rt.NewHostModuleBuilder(wasi_snapshot_preview1.ModuleName)
+	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(b)
+	if err := ext.Export(wasi_snapshot_preview1.ModuleName, b, imports); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Instantiate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	cfg := wazero.NewModuleConfig().WithStdout(&stdout).WithStderr(&stdout).
+		WithSysNanosleep().WithSysNanotime().WithSysWalltime().WithStartFunctions("_initialize")
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		cfg = cfg.WithEnv(k, v)
+	}
+	mod, err := rt.InstantiateModule(ctx, cm, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mod.ExportedFunction("run").Call(ctx); err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s", err, stdout.String())
+	}
+	ext.InstanceClosed(mod)
+	if n := ext.OpenSockets(mod); n != 0 {
+		t.Errorf("%d sockets left open after InstanceClosed", n)
+	}
+	return result{stdout: stdout.String(), log: logBuf.String()}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+var loopbackOnly = Policy{Allow: []string{"127.0.0.1/32"}, DNS: true, Deadline: 5 * time.Second}
+
+func TestHTTPGet(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("X-Test", "yes")
+		io.WriteString(w, "hello from the upstream")
+	}))
+	defer srv.Close()
+	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	for _, host := range []string{"127.0.0.1", "localhost"} {
+		t.Run(host, func(t *testing.T) {
+			r := runGuest(t, Options{Policy: loopbackOnly}, "MODE=http", "URL=http://"+host+":"+port+"/get")
+			for _, want := range []string{"Status: 200 OK\n", "Content-Type: text/plain\n", "X-Test: yes\n", "Content-Length: 23\n", "hello from the upstream\n"} {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("output lacks %q:\n%s", want, r.stdout)
+				}
+			}
+		})
+	}
+}
+
+// redisAddr returns a running redis-server: 127.0.0.1:6379 if one answers,
+// else one started for the test. Under CI=true a missing redis fails.
+func redisAddr(t *testing.T) string {
+	t.Helper()
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err == nil {
+		c.Close()
+		return "127.0.0.1:6379"
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-server is not installed and nothing listens on 127.0.0.1:6379")
+		}
+		t.Skip("redis-server not installed")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := "127.0.0.1:" + port
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("redis-server did not start on %s", addr)
+	return ""
+}
+
+func TestRedis(t *testing.T) {
+	addr := redisAddr(t)
+	r := runGuest(t, Options{Policy: loopbackOnly}, "MODE=redis", "ADDR="+addr)
+	if !strings.Contains(r.stdout, "redis key value: foobar\n") {
+		t.Fatalf("output:\n%s\nlog:\n%s", r.stdout, r.log)
+	}
+}
+
+// silentServer accepts connections and never answers.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, c)
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return ln.Addr().String()
+}
+
+func TestRefusals(t *testing.T) {
+	addr := silentServer(t)
+	port, _ := strconv.Atoi(addr[strings.LastIndex(addr, ":")+1:])
+	tests := []struct {
+		name   string
+		opts   Options
+		env    []string
+		stdout string // substring of the guest's output
+		log    string // substring of the refusal log line ("" = no refusal)
+	}{
+		{"no policy", Options{}, []string{"MODE=dial", "ADDR=" + addr}, "ermission denied", "reason=\"no network policy\""},
+		{"loopback by default", Options{Policy: Policy{Allow: []string{"0.0.0.0/0"}}}, []string{"MODE=dial", "ADDR=" + addr},
+			"ermission denied", "destination=" + addr + " reason=\"loopback address not explicitly allowed\""},
+		{"denied destination", Options{Policy: Policy{Allow: []string{"127.0.0.2/32"}}}, []string{"MODE=dial", "ADDR=" + addr},
+			"ermission denied", "plugin=test-plugin op=sock_connect destination=" + addr},
+		{"wrong port", Options{Policy: Policy{Allow: []string{"127.0.0.1/32:1"}}}, []string{"MODE=dial", "ADDR=" + addr},
+			"ermission denied", "destination=" + addr},
+		{"name resolving to a denied address", Options{Policy: Policy{Allow: []string{"10.0.0.0/8"}, DNS: true}}, []string{"MODE=lookup", "HOST=localhost"},
+			"error: lookup localhost: Permission denied", "op=sock_getaddrinfo destination=\"localhost (127.0.0.1"},
+		{"dial by name resolving to a denied address", Options{Policy: Policy{Allow: []string{"localhost"}, DNS: true}}, []string{"MODE=dial", "ADDR=localhost:" + strconv.Itoa(port)},
+			"ermission denied", "loopback address not explicitly allowed"},
+		{"dns not allowed", Options{Policy: Policy{Allow: []string{"127.0.0.1/32"}}}, []string{"MODE=lookup", "HOST=localhost"},
+			"ermission denied", "reason=\"dns not allowed\""},
+		{"gateway port", Options{Policy: loopbackOnly, Reserved: []netip.AddrPort{netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(port))}},
+			[]string{"MODE=dial", "ADDR=" + addr}, "ermission denied", "gateway port not explicitly allowed"},
+		{"gateway port listed", Options{Policy: Policy{Allow: []string{"127.0.0.1/32:" + strconv.Itoa(port)}}, Reserved: []netip.AddrPort{netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(port))}},
+			[]string{"MODE=dial", "ADDR=" + addr}, "ok\n", ""},
+		{"explicit loopback", Options{Policy: Policy{Allow: []string{"127.0.0.0/8:" + strconv.Itoa(port)}}}, []string{"MODE=dial", "ADDR=" + addr}, "ok\n", ""},
+		{"name resolving to an allowed address", Options{Policy: loopbackOnly}, []string{"MODE=lookup", "HOST=localhost"}, "addrs: 127.0.0.1\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runGuest(t, tt.opts, tt.env...)
+			if !strings.Contains(r.stdout, tt.stdout) {
+				t.Errorf("output %q lacks %q", r.stdout, tt.stdout)
+			}
+			if tt.log == "" {
+				if strings.Contains(r.log, "refused") {
+					t.Errorf("unexpected refusal: %s", r.log)
+				}
+			} else if !strings.Contains(r.log, "plugin network access refused") || !strings.Contains(r.log, tt.log) {
+				t.Errorf("log %q lacks %q", r.log, tt.log)
+			}
+		})
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	addr := silentServer(t)
+	t.Run("policy", func(t *testing.T) {
+		start := time.Now()
+		r := runGuest(t, Options{Policy: Policy{Allow: []string{"127.0.0.1/32"}, Deadline: 300 * time.Millisecond}}, "MODE=read", "ADDR="+addr)
+		if el := time.Since(start); el > 10*time.Second {
+			t.Errorf("took %v", el)
+		}
+		if !strings.Contains(r.stdout, "onnection timed out") || !strings.Contains(r.log, "deadline 300ms exceeded") {
+			t.Errorf("output %q log %q", r.stdout, r.log)
+		}
+	})
+	t.Run("guest", func(t *testing.T) {
+		r := runGuest(t, Options{Policy: Policy{Allow: []string{"127.0.0.1/32"}}}, "MODE=read", "ADDR="+addr, "DEADLINE=200ms")
+		if !strings.Contains(r.stdout, "i/o timeout") {
+			t.Errorf("output %q", r.stdout)
+		}
+	})
+}
+
+func TestMaxSockets(t *testing.T) {
+	addr := silentServer(t)
+	pol := Policy{Allow: []string{"127.0.0.1/32"}, MaxSockets: 2}
+	r := runGuest(t, Options{Policy: pol}, "MODE=sockets", "N=3", "ADDR="+addr)
+	if !strings.Contains(r.stdout, "dial 3 error:") || !strings.Contains(r.stdout, "oo many open files") || !strings.Contains(r.log, "max_sockets 2 reached") {
+		t.Errorf("output %q log %q", r.stdout, r.log)
+	}
+	r = runGuest(t, Options{Policy: pol}, "MODE=sockets", "N=2", "ADDR="+addr)
+	if r.stdout != "ok\n" {
+		t.Errorf("2 sockets: %q", r.stdout)
+	}
+}
+
+func TestMaxBytes(t *testing.T) {
+	addr := silentServer(t)
+	r := runGuest(t, Options{Policy: Policy{Allow: []string{"127.0.0.1/32"}, MaxBytes: 1000}}, "MODE=bytes", "N=5000", "ADDR="+addr)
+	if !strings.Contains(r.stdout, "wrote 1000 error:") || !strings.Contains(r.stdout, "uota exceeded") || !strings.Contains(r.log, "max_bytes 1000 sent") {
+		t.Errorf("output %q log %q", r.stdout, r.log)
+	}
+}
+
+func TestNonBlockingAndStdio(t *testing.T) {
+	r := runGuest(t, Options{Policy: loopbackOnly}, "MODE=raw")
+	if r.stdout != "stdout works\nraw ok: ping pong\n" {
+		t.Errorf("output %q log %q", r.stdout, r.log)
+	}
+}
+
+func TestPolicyCheck(t *testing.T) {
+	pol, err := compilePolicy(Policy{Allow: []string{"10.0.0.0/8:6379", "api.example.com:443", "*.svc.local", "[::1]:8080", "169.254.169.254/32"}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		addr  string
+		names []string
+		ok    bool
+	}{
+		{"10.1.2.3:6379", nil, true},
+		{"10.1.2.3:6380", nil, false},
+		{"11.0.0.1:6379", nil, false},
+		{"93.184.216.34:443", []string{"api.example.com"}, true},
+		{"93.184.216.34:80", []string{"api.example.com"}, false},
+		{"93.184.216.34:443", []string{"evil.example.com"}, false},
+		{"10.9.9.9:1234", []string{"redis.svc.local"}, true},
+		{"127.0.0.1:1234", []string{"redis.svc.local"}, false},
+		{"[::1]:8080", nil, true},
+		{"[::1]:8081", nil, false},
+		{"[::ffff:10.0.0.1]:6379", nil, true},
+		{"169.254.169.254:80", nil, true},
+		{"169.254.169.253:80", nil, false},
+		{"0.0.0.0:80", nil, false},
+	}
+	for _, tt := range tests {
+		ap := netip.MustParseAddrPort(tt.addr)
+		if ok, reason := pol.check(ap.Addr(), ap.Port(), false, tt.names); ok != tt.ok {
+			t.Errorf("check(%s, %v) = %v (%s), want %v", tt.addr, tt.names, ok, reason, tt.ok)
+		}
+	}
+	for _, bad := range []string{"", "[::1", "10.0.0.0/33", "host:0", "host:x"} {
+		if _, err := parseRule(bad); err == nil {
+			t.Errorf("parseRule(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestExportRejectsUnknownSignature(t *testing.T) {
+	ctx := context.Background()
+	ext, err := New(ctx, Options{Plugin: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names()) < 30 {
+		t.Errorf("only %d functions", len(names()))
+	}
+	// A module importing sock_accept with 4 parameters.
+	wasm := []byte{
+		0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+		0x01, 0x09, 0x01, 0x60, 0x04, 0x7f, 0x7f, 0x7f, 0x7f, 0x01, 0x7f,
+		0x02, 0x26, 0x01,
+		0x16, 'w', 'a', 's', 'i', '_', 's', 'n', 'a', 'p', 's', 'h', 'o', 't', '_', 'p', 'r', 'e', 'v', 'i', 'e', 'w', '1',
+		0x0b, 's', 'o', 'c', 'k', '_', 'a', 'c', 'c', 'e', 'p', 't', 0x00, 0x00,
+	}
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	cm, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ext.Export(wasi_snapshot_preview1.ModuleName, rt.NewHostModuleBuilder(wasi_snapshot_preview1.ModuleName), cm.ImportedFunctions())
+	if err == nil || !strings.Contains(err.Error(), "sock_accept has 4 parameters; supported: 2 or 3") {
+		t.Fatalf("err = %v", err)
+	}
+}
