@@ -55,8 +55,13 @@ func gateway(t *testing.T, filters []filter.Factory) string {
 	return "http://" + l.Addr().String()
 }
 
-func doHTTP(t *testing.T, method, url, body string, hdr ...string) (*http.Response, string) {
+func doHTTP(t *testing.T, method, url string, bodyAndHdr ...string) (*http.Response, string) {
 	t.Helper()
+	var body string
+	var hdr []string
+	if len(bodyAndHdr) > 0 {
+		body, hdr = bodyAndHdr[0], bodyAndHdr[1:]
+	}
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
