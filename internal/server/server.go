@@ -95,7 +95,7 @@ type Server struct {
 	base   context.Context
 	cancel context.CancelFunc
 
-	mu        sync.Mutex
+	mu sync.Mutex
 	// listeners are the TLS listeners; fasthttp closes the plain ones.
 	listeners map[net.Listener]struct{}
 	h2conns   map[net.Conn]struct{}
