@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"sync"
 
 	"github.com/heimdallgw/heimdall/internal/config"
@@ -38,8 +39,8 @@ type Gateway struct {
 
 // New loads every wasm plugin of m and returns a Gateway with no routes
 // (every request answers 404) until Apply installs some.
-func New(ctx context.Context, m *config.Main, logs *Logs) (gw *Gateway, err error) {
-	gw = &Gateway{
+func New(ctx context.Context, m *config.Main, logs *Logs) (_ *Gateway, err error) {
+	gw := &Gateway{
 		main:    m,
 		log:     logs.Error,
 		plugins: make(map[string]*host.Plugin),
@@ -81,23 +82,20 @@ func (gw *Gateway) loadPlugin(ctx context.Context, wp *config.WasmPlugin, reserv
 		BodyMode: host.BodyMode(wp.Body),
 		Cache:    gw.cache,
 	}
-	if wp.Network != nil {
-		ext, err := sockets.New(ctx, sockets.Options{
-			Plugin: wp.Name,
-			Policy: sockets.Policy{
-				Allow:      wp.Network.Allow,
-				DNS:        wp.Network.DNS,
-				MaxSockets: wp.Network.MaxSockets,
-				Deadline:   wp.Network.Deadline,
-				MaxBytes:   wp.Network.MaxBytes,
-			},
-			Reserved: reserved,
-			Logger:   log,
-		})
-		if err != nil {
-			return err
-		}
-		pc.Extensions = append(pc.Extensions, ext)
+	// Every plugin gets the socket functions, so plugins that import them
+	// load; without a network section the policy denies everything.
+	ext, err := sockets.New(ctx, sockets.Options{
+		Plugin:   wp.Name,
+		Policy:   sockets.PolicyFromConfig(wp.Network),
+		Reserved: reserved,
+		Logger:   log,
+	})
+	if err != nil {
+		return err
+	}
+	pc.Extensions = append(pc.Extensions, ext)
+	if _, err := os.Stat(wp.File); err != nil {
+		return fmt.Errorf("cannot read the plugin file %s (wrong path, or not built yet? `make plugins` builds the bundled ones): %w", wp.File, err)
 	}
 	p, err := host.Load(ctx, pc, log)
 	if err != nil {
