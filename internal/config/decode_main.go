@@ -81,7 +81,9 @@ func (d *decoder) decodeMain(root *yaml.Node, m *Main, dir string) {
 
 	h := &m.Heimdall
 	h.APISIXYAML = resolvePath(dir, h.APISIXYAML)
-	h.WasmCacheDir = resolvePath(dir, h.WasmCacheDir)
+	if h.WasmCacheDir != WasmCacheOff {
+		h.WasmCacheDir = resolvePath(dir, h.WasmCacheDir)
+	}
 	h.AccessLog.Path = resolvePath(dir, h.AccessLog.Path)
 	for i := range m.Wasm.Plugins {
 		p := &m.Wasm.Plugins[i]

@@ -91,7 +91,7 @@ const (
 //	    enable: true
 //	    path: ""                       # "" = standard output; else a file, relative to config.yaml's directory
 //	  apisix_yaml: apisix.yaml         # the standalone routes file, relative to config.yaml's directory
-//	  wasm_cache_dir: ""               # "" = compile in memory only; else a wazero compilation cache directory
+//	  wasm_cache_dir: ""               # compiled-plugin cache: "" = the user cache dir (~/.cache/heimdall/wazero), "off" = memory only, else a directory
 //	  instance_pool_size: 0            # wasm instances per plugin; 0 = GOMAXPROCS at load time
 //	  body_buffer_limit: 1m            # max bytes a plugin may buffer from a body
 //	  max_request_body_size: 0         # 0 = unlimited (APISIX client_max_body_size 0); else 413 above it
@@ -117,6 +117,9 @@ type AccessLog struct {
 	Enable bool
 	Path   string // "" means standard output
 }
+
+// WasmCacheOff as heimdall.wasm_cache_dir keeps compiled plugins in memory only.
+const WasmCacheOff = "off"
 
 // Defaults for values not set in config.yaml.
 const (

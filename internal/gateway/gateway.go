@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/filter"
@@ -28,7 +31,11 @@ type Gateway struct {
 	proxy *proxy.Proxy
 
 	cache   *engine.Cache
+	shared  *host.Shared
 	plugins map[string]*host.Plugin
+	// upstreams maps apisix.yaml upstream ids to a node address for
+	// proxy_http_call; replaced on every Apply.
+	upstreams atomic.Pointer[map[string]string]
 
 	// mu serialises Apply; cur is the generation being served.
 	mu  sync.Mutex
@@ -44,6 +51,7 @@ func New(ctx context.Context, m *config.Main, logs *Logs) (_ *Gateway, err error
 		main:    m,
 		log:     logs.Error,
 		plugins: make(map[string]*host.Plugin),
+		shared:  host.NewShared(),
 	}
 	defer func() {
 		if err != nil {
@@ -55,12 +63,18 @@ func New(ctx context.Context, m *config.Main, logs *Logs) (_ *Gateway, err error
 		ErrorLog:  logs.Error,
 		Chain:     chainOptions(m),
 	})
-	if m.Heimdall.WasmCacheDir != "" {
-		if gw.cache, err = engine.NewCache(m.Heimdall.WasmCacheDir); err != nil {
-			return nil, fmt.Errorf("%s: heimdall.wasm_cache_dir: %w", m.File, err)
-		}
-	} else {
+	switch dir := m.Heimdall.WasmCacheDir; dir {
+	case config.WasmCacheOff:
 		gw.cache = engine.NewMemoryCache()
+	default:
+		// "" is the default directory under the user's cache dir.
+		if gw.cache, err = engine.NewCache(dir); err != nil {
+			if dir != "" {
+				return nil, fmt.Errorf("%s: heimdall.wasm_cache_dir: %w", m.File, err)
+			}
+			gw.log.Warn("no compilation cache directory; compiling plugins in memory (set heimdall.wasm_cache_dir)", "err", err)
+			gw.cache = engine.NewMemoryCache()
+		}
 	}
 	reserved := gw.reservedPorts()
 	for i := range m.Wasm.Plugins {
@@ -81,6 +95,10 @@ func (gw *Gateway) loadPlugin(ctx context.Context, wp *config.WasmPlugin, reserv
 		PoolSize: wp.PoolSize,
 		BodyMode: host.BodyMode(wp.Body),
 		Cache:    gw.cache,
+		// One store for shared data and queues, so plugins sharing a vm_id
+		// share state as in Envoy.
+		Shared:    gw.shared,
+		Upstreams: gw.upstreamAddr,
 	}
 	// Every plugin gets the socket functions, so plugins that import them
 	// load; without a network section the policy denies everything.
@@ -132,6 +150,30 @@ func chainOptions(m *config.Main) (o filter.Options) {
 	return o
 }
 
+// upstreamAddr resolves a proxy_http_call upstream name: an apisix.yaml
+// upstream id answers with its first node of positive weight.
+func (gw *Gateway) upstreamAddr(name string) (string, bool) {
+	m := gw.upstreams.Load()
+	if m == nil {
+		return "", false
+	}
+	a, ok := (*m)[name]
+	return a, ok
+}
+
+func upstreamAddrs(r *config.Routes) map[string]string {
+	out := make(map[string]string, len(r.Upstreams))
+	for _, u := range r.Upstreams {
+		for _, n := range u.Nodes {
+			if n.Weight > 0 {
+				out[u.ID] = net.JoinHostPort(n.Host, strconv.Itoa(n.Port))
+				break
+			}
+		}
+	}
+	return out
+}
+
 // Proxy is the request handler the listeners serve.
 func (gw *Gateway) Proxy() *proxy.Proxy { return gw.proxy }
 
@@ -145,6 +187,8 @@ func (gw *Gateway) Apply(ctx context.Context, s *store.Snapshot) error {
 	if err != nil {
 		return err
 	}
+	addrs := upstreamAddrs(s.Routes)
+	gw.upstreams.Store(&addrs)
 	old := gw.cur
 	gw.cur = gen
 	gw.proxy.SetRoutes(gen.table)
