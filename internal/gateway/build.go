@@ -55,10 +55,13 @@ func phaseRank(p config.Phase) int {
 // build compiles routes into a generation. On error everything it created
 // is released and the error names the route (file:line) and the plugin.
 func (gw *Gateway) build(ctx context.Context, routes *config.Routes, version uint64) (gen *generation, err error) {
-	gen = &generation{version: version}
+	// The error returns below set gen to nil before this deferred call
+	// runs, so it closes g, not gen.
+	g := &generation{version: version}
+	gen = g
 	defer func() {
 		if err != nil {
-			gen.close()
+			g.close()
 			gen = nil
 		}
 	}()
