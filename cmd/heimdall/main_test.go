@@ -210,3 +210,25 @@ func TestHTTPBinCommand(t *testing.T) {
 		t.Fatalf("httpbin exit %d", code)
 	}
 }
+
+// TestREADMEConfigValidates keeps the README's configuration examples true:
+// its two yaml blocks (config.yaml, apisix.yaml) must validate.
+func TestREADMEConfigValidates(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []string
+	for _, part := range strings.Split(string(readme), "```yaml\n")[1:] {
+		blocks = append(blocks, part[:strings.Index(part, "```")])
+	}
+	if len(blocks) < 2 {
+		t.Fatalf("README has %d yaml blocks, want config.yaml and apisix.yaml", len(blocks))
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(blocks[0]), 0o644)
+	os.WriteFile(filepath.Join(dir, "apisix.yaml"), []byte(blocks[1]), 0o644)
+	if code, out, errOut := runCmd("validate", "-c", filepath.Join(dir, "config.yaml")); code != 0 {
+		t.Fatalf("README examples do not validate (exit %d):\n%s%s", code, out, errOut)
+	}
+}
