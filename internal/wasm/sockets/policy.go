@@ -226,12 +226,12 @@ func (c *compiledPolicy) check(a netip.Addr, port uint16, anyPort bool, names []
 		}
 	}
 	switch {
+	case len(c.rules) == 0:
+		return false, "no network policy"
 	case reserved:
 		return false, "gateway port not explicitly allowed"
 	case special:
 		return false, what + " address not explicitly allowed"
-	case len(c.rules) == 0:
-		return false, "no network policy"
 	}
 	return false, "not in allow list"
 }

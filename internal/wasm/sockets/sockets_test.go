@@ -225,7 +225,7 @@ func TestRefusals(t *testing.T) {
 		stdout string // substring of the guest's output
 		log    string // substring of the refusal log line ("" = no refusal)
 	}{
-		{"no policy", Options{}, []string{"MODE=dial", "ADDR=" + addr}, "ermission denied", "reason=\"no network policy\""},
+		{"no policy", Options{}, []string{"MODE=dial", "ADDR=" + addr}, "ermission denied", "plugin=test-plugin op=sock_connect destination=" + addr + " reason=\"no network policy\""},
 		{"loopback by default", Options{Policy: Policy{Allow: []string{"0.0.0.0/0"}}}, []string{"MODE=dial", "ADDR=" + addr},
 			"ermission denied", "destination=" + addr + " reason=\"loopback address not explicitly allowed\""},
 		{"denied destination", Options{Policy: Policy{Allow: []string{"127.0.0.2/32"}}}, []string{"MODE=dial", "ADDR=" + addr},
