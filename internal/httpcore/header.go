@@ -55,9 +55,9 @@ func (h *Header) ByteSize() int {
 	return n
 }
 
-// copyBytes stores b in the arena and returns the stored copy. When the arena
+// store copies b into the arena and returns the stored copy. When the arena
 // has to grow, a new backing array is used and earlier copies stay valid.
-func (h *Header) copyBytes(b []byte, lower bool) []byte {
+func store[T string | []byte](h *Header, b T, lower bool) []byte {
 	if cap(h.arena)-len(h.arena) < len(b) {
 		n := 2*cap(h.arena) + len(b)
 		if n < 256 {
@@ -67,23 +67,6 @@ func (h *Header) copyBytes(b []byte, lower bool) []byte {
 	}
 	start := len(h.arena)
 	h.arena = append(h.arena, b...)
-	out := h.arena[start:len(h.arena):len(h.arena)]
-	if lower {
-		toLower(out)
-	}
-	return out
-}
-
-func (h *Header) copyString(s string, lower bool) []byte {
-	if cap(h.arena)-len(h.arena) < len(s) {
-		n := 2*cap(h.arena) + len(s)
-		if n < 256 {
-			n = 256
-		}
-		h.arena = make([]byte, 0, n)
-	}
-	start := len(h.arena)
-	h.arena = append(h.arena, s...)
 	out := h.arena[start:len(h.arena):len(h.arena)]
 	if lower {
 		toLower(out)
@@ -119,12 +102,12 @@ func equalFold(stored []byte, name string) bool {
 
 // Add appends a field. The name is lower-cased; both are copied.
 func (h *Header) Add(name, value []byte) {
-	h.fields = append(h.fields, Field{Name: h.copyBytes(name, true), Value: h.copyBytes(value, false)})
+	h.fields = append(h.fields, Field{Name: store(h, name, true), Value: store(h, value, false)})
 }
 
 // AddString is Add for strings.
 func (h *Header) AddString(name, value string) {
-	h.fields = append(h.fields, Field{Name: h.copyString(name, true), Value: h.copyString(value, false)})
+	h.fields = append(h.fields, Field{Name: store(h, name, true), Value: store(h, value, false)})
 }
 
 // Get returns the first value of name (case-insensitive).
@@ -168,7 +151,7 @@ func (h *Header) SetString(name, value string) {
 				continue
 			}
 			found = i
-			f.Value = h.copyString(value, false)
+			f.Value = store(h, value, false)
 		}
 		out = append(out, f)
 	}
