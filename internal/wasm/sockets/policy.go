@@ -200,8 +200,14 @@ func (c *compiledPolicy) check(a netip.Addr, port uint16, anyPort bool, names []
 	a = a.Unmap()
 	class, what, special := specialRange(a)
 	reserved := !anyPort && c.isReserved(a, port)
+	// wrongPort: an IP entry covers a, but only on other ports.
+	wrongPort := false
 	for _, r := range c.rules {
 		if !anyPort && r.port != 0 && r.port != port {
+			if r.isIP() && r.prefix.Contains(a) &&
+				(!special || (class.Contains(r.prefix.Addr()) && r.prefix.Bits() >= class.Bits())) {
+				wrongPort = true
+			}
 			continue
 		}
 		if reserved && r.port == 0 {
@@ -230,6 +236,8 @@ func (c *compiledPolicy) check(a netip.Addr, port uint16, anyPort bool, names []
 		return false, "no network policy"
 	case reserved:
 		return false, "gateway port not explicitly allowed"
+	case wrongPort:
+		return false, "port not in allow list"
 	case special:
 		return false, what + " address not explicitly allowed"
 	}

@@ -231,7 +231,7 @@ func TestRefusals(t *testing.T) {
 		{"denied destination", Options{Policy: Policy{Allow: []string{"127.0.0.2/32"}}}, []string{"MODE=dial", "ADDR=" + addr},
 			"ermission denied", "plugin=test-plugin op=sock_connect destination=" + addr},
 		{"wrong port", Options{Policy: Policy{Allow: []string{"127.0.0.1/32:1"}}}, []string{"MODE=dial", "ADDR=" + addr},
-			"ermission denied", "destination=" + addr},
+			"ermission denied", "destination=" + addr + " reason=\"port not in allow list\""},
 		{"name resolving to a denied address", Options{Policy: Policy{Allow: []string{"10.0.0.0/8"}, DNS: true}}, []string{"MODE=lookup", "HOST=localhost"},
 			"error: lookup localhost: Permission denied", "op=sock_getaddrinfo destination=\"localhost (127.0.0.1"},
 		{"dial by name resolving to a denied address", Options{Policy: Policy{Allow: []string{"localhost"}, DNS: true}}, []string{"MODE=dial", "ADDR=localhost:" + strconv.Itoa(port)},
