@@ -44,6 +44,9 @@ type Options struct {
 	Routes string
 	// ReloadInterval is how often apisix.yaml is polled (default 50ms).
 	ReloadInterval time.Duration
+	// Keep, when set, decides which log records are kept (each Write is
+	// one record); the others are only counted. For long runs.
+	Keep func(record []byte) bool
 }
 
 // Gateway is a running gateway with its upstream.
@@ -60,14 +63,27 @@ type Gateway struct {
 
 // LogBuffer is a goroutine-safe writer that keeps everything written.
 type LogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	keep    func([]byte) bool
+	dropped int
 }
 
 func (b *LogBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.keep != nil && !b.keep(p) {
+		b.dropped++
+		return len(p), nil
+	}
 	return b.buf.Write(p)
+}
+
+// Dropped returns how many records Options.Keep rejected.
+func (b *LogBuffer) Dropped() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.dropped
 }
 
 // String returns everything written so far.
@@ -219,7 +235,7 @@ func Launch(tb testing.TB, o Options) (*Gateway, error) {
 	upAddr := strings.TrimPrefix(up.URL, "http://")
 	m := Files(tb, dir, o, upAddr)
 
-	logs := &LogBuffer{}
+	logs := &LogBuffer{keep: o.Keep}
 	gl, err := gateway.NewLogs(m, logs, logs)
 	if err != nil {
 		tb.Fatal(err)
@@ -290,6 +306,9 @@ func (g *Gateway) Stop(tb testing.TB) {
 
 // Logs returns the error and access log records written so far.
 func (g *Gateway) Logs() []Entry { return g.logs.Entries() }
+
+// DroppedLogs returns how many records Options.Keep rejected.
+func (g *Gateway) DroppedLogs() int { return g.logs.Dropped() }
 
 // LogText returns the raw log text.
 func (g *Gateway) LogText() string { return g.logs.String() }
