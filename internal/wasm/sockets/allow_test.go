@@ -1,0 +1,94 @@
+package sockets
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+)
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestAllow(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name   string
+		policy Policy
+		host   string
+		port   int
+		want   []string // allowed addresses; nil = refused
+		log    string   // substring of the refusal line
+	}{
+		{"no policy", Policy{}, "127.0.0.1", 6379, nil,
+			`plugin=allow-test op=redis_init destination=127.0.0.1:6379`},
+		{"exact entry", Policy{Allow: []string{"127.0.0.1/32:6379"}}, "127.0.0.1", 6379, []string{"127.0.0.1:6379"}, ""},
+		{"other port", Policy{Allow: []string{"127.0.0.1/32:6379"}}, "127.0.0.1", 6380, nil,
+			`destination=127.0.0.1:6380 reason=`},
+		{"loopback by default", Policy{Allow: []string{"0.0.0.0/0"}}, "127.0.0.1", 6379, nil,
+			`destination=127.0.0.1:6379 reason="loopback address not explicitly allowed"`},
+		{"gateway port", Policy{Allow: []string{"127.0.0.0/8"}}, "127.0.0.1", 9080, nil,
+			`reason="gateway port not explicitly allowed"`},
+		{"name without dns", Policy{Allow: []string{"127.0.0.1/32:6379"}}, "localhost", 6379, nil,
+			`destination=localhost:6379 reason="dns not allowed"`},
+		{"name resolving to an allowed address", Policy{Allow: []string{"127.0.0.1/32:6379"}, DNS: true}, "localhost", 6379,
+			[]string{"127.0.0.1:6379"}, ""},
+		{"name entry does not open loopback", Policy{Allow: []string{"localhost:6379"}, DNS: true}, "localhost", 6379, nil,
+			`destination="localhost:6379 (127.0.0.1`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			lb := &lockedBuf{}
+			e, err := New(ctx, Options{
+				Plugin:   "allow-test",
+				Policy:   c.policy,
+				Reserved: []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:9080")},
+				Logger:   slog.New(slog.NewTextHandler(lb, nil)),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := e.Allow(ctx, "redis_init", c.host, c.port)
+			if c.want == nil {
+				if !errors.Is(err, ErrRefused) {
+					t.Fatalf("Allow = %v, %v; want a refusal", got, err)
+				}
+				if !strings.Contains(lb.String(), "plugin network access refused") || !strings.Contains(lb.String(), c.log) {
+					t.Fatalf("log lacks %q:\n%s", c.log, lb)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Allow: %v (log %s)", err, lb)
+			}
+			var s []string
+			for _, ap := range got {
+				s = append(s, ap.String())
+			}
+			if strings.Join(s, ",") != strings.Join(c.want, ",") {
+				t.Fatalf("Allow = %v, want %v", s, c.want)
+			}
+			if lb.String() != "" {
+				t.Fatalf("unexpected log: %s", lb)
+			}
+		})
+	}
+}
