@@ -1,0 +1,240 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// redisHowTo tells how to get the redis-server these tests need.
+const redisHowTo = "start it with scripts/test-deps.sh (which `make test` runs; it installs the Debian package " +
+	"redis-server if needed) or `redis-server --port 6379 --bind 127.0.0.1 --save '' --daemonize yes`"
+
+// tb is the part of testing.TB redisAddrFor uses (a stub in tests of it).
+type tb interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+	Cleanup(func())
+}
+
+// redisAddr returns a reachable redis-server for the test.
+func redisAddr(t *testing.T) string {
+	t.Helper()
+	return redisAddrFor(t, os.Getenv)
+}
+
+// redisAddrFor: 127.0.0.1:$HEIMDALL_TEST_REDIS_PORT (default 6379) when it
+// answers PING. Under CI=true an unreachable redis fails the test (CI must
+// have run scripts/test-deps.sh). Elsewhere a private redis-server is
+// started on a free port when the binary is installed; if not, the test
+// fails with how to get one. Nothing skips.
+func redisAddrFor(t tb, getenv func(string) string) string {
+	t.Helper()
+	port := getenv("HEIMDALL_TEST_REDIS_PORT")
+	if port == "" {
+		port = "6379"
+	}
+	addr := net.JoinHostPort("127.0.0.1", port)
+	err := ping(addr)
+	if err == nil {
+		return addr
+	}
+	if getenv("CI") == "true" {
+		t.Fatalf("CI=true and redis-server is not reachable on %s (%v): %s", addr, err, redisHowTo)
+		return ""
+	}
+	bin, lerr := exec.LookPath("redis-server")
+	if lerr != nil {
+		t.Fatalf("redis-server is not reachable on %s (%v) and not installed: %s", addr, err, redisHowTo)
+		return ""
+	}
+	ln, lerr := net.Listen("tcp", "127.0.0.1:0")
+	if lerr != nil {
+		t.Fatalf("%v", lerr)
+		return ""
+	}
+	own := ln.Addr().String()
+	ln.Close()
+	_, p, _ := net.SplitHostPort(own)
+	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", p, "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+		return ""
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for ping(own) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the redis-server started for the test does not answer on %s", own)
+			return ""
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("nothing on %s; started redis-server on %s", addr, own)
+	return own
+}
+
+func ping(addr string) error {
+	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, MaxRetries: -1})
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return rdb.Ping(ctx).Err()
+}
+
+// TestRedisThroughGateway: the seed's redis plugin with the real
+// redis-server: OnPluginStart logs `redis key value: foobar`; under 8
+// concurrent clients × 200 requests every response carries its own count
+// (x-request-count, no duplicates, exactly 1..1600) and the counter in Redis
+// ends at exactly the number of requests.
+func TestRedisThroughGateway(t *testing.T) {
+	addr := redisAddr(t)
+	up := httpbinServer(t)
+	prefix := fmt.Sprintf("heimdall-e2e-network:%d:%d:", os.Getpid(), time.Now().UnixNano())
+	key, counter := prefix+"key", prefix+"requests"
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() {
+		rdb.Del(context.Background(), key, counter)
+		rdb.Close()
+	})
+
+	conf := fmt.Sprintf(`{"addr": %q, "key": %q, "counter_key": %q}`, addr, key, counter)
+	g := startGateway(t, 0,
+		mainYAML(t, 0, plugin{name: "redis", poolSize: 4,
+			network: fmt.Sprintf("allow: [\"127.0.0.1/32:%d\"]\nmax_sockets: 2\ndeadline: 1s\n", portOf(t, addr))}),
+		routesYAML(route{id: "count", uri: "/anything/*", upstream: up.Listener.Addr().String(), plugin: "redis", conf: conf}))
+	waitLog(t, g.logs, map[string]string{"plugin": "redis", "msg": "redis key value: foobar"})
+	if v, err := rdb.Get(context.Background(), key).Result(); err != nil || v != "foobar" {
+		t.Fatalf("GET %s natively = %q, %v", key, v, err)
+	}
+
+	const clients, perClient = 8, 200
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	var mu sync.Mutex
+	seen := make(map[int64]int, clients*perClient) // count -> client that got it
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perClient; i++ {
+				n, err := countedGet(client, fmt.Sprintf("%s/anything/%d/%d", g.base, c, i))
+				if err != nil {
+					t.Errorf("client %d request %d: %v", c, i, err)
+					return
+				}
+				mu.Lock()
+				if prev, dup := seen[n]; dup {
+					t.Errorf("count %d answered twice (clients %d and %d)", n, prev, c)
+				}
+				seen[n] = c
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	const total = clients * perClient
+	for n := int64(1); n <= total; n++ {
+		if _, ok := seen[n]; !ok {
+			t.Fatalf("no response carried count %d (%d distinct counts)", n, len(seen))
+		}
+	}
+	got, err := rdb.Get(context.Background(), counter).Int64()
+	if err != nil || got != total {
+		t.Fatalf("counter %s in Redis = %d, %v; want %d", counter, got, err, total)
+	}
+	for _, r := range g.logs.find(map[string]string{"plugin": "redis"}) {
+		if r.Level >= slog.LevelWarn {
+			t.Fatalf("plugin warned: %v", r)
+		}
+	}
+	t.Logf("%d requests, counts 1..%d each once; %d \"redis key value: foobar\" lines (one per instance configured)",
+		total, total, len(g.logs.find(map[string]string{"plugin": "redis", "msg": "redis key value: foobar"})))
+}
+
+// countedGet does one request and returns its x-request-count.
+func countedGet(client *http.Client, url string) (int64, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != 200 {
+		return 0, fmt.Errorf("status %s", resp.Status)
+	}
+	h := resp.Header.Values("X-Request-Count")
+	if len(h) != 1 {
+		return 0, fmt.Errorf("x-request-count = %q, want one value", h)
+	}
+	return strconv.ParseInt(h[0], 10, 64)
+}
+
+// stubT records a Fatalf and stops the helper like testing.T does.
+type stubT struct {
+	fatal string
+	logs  []string
+}
+
+type stubFatal struct{}
+
+func (*stubT) Helper()        {}
+func (*stubT) Cleanup(func()) {}
+func (s *stubT) Logf(f string, a ...any) {
+	s.logs = append(s.logs, fmt.Sprintf(f, a...))
+}
+func (s *stubT) Fatalf(f string, a ...any) {
+	s.fatal = fmt.Sprintf(f, a...)
+	panic(stubFatal{})
+}
+
+// TestRedisRequiredUnderCI: with CI=true and nothing answering on the redis
+// port, the helper fails the test (it does not skip, nor start its own)
+// and says how to start redis.
+func TestRedisRequiredUnderCI(t *testing.T) {
+	port := strconv.Itoa(freePort(t)) // nothing listens there
+	env := map[string]string{"CI": "true", "HEIMDALL_TEST_REDIS_PORT": port}
+	s := &stubT{}
+	func() {
+		defer func() {
+			if r := recover(); r != nil && !errors.Is(asError(r), errStub) {
+				panic(r)
+			}
+		}()
+		addr := redisAddrFor(s, func(k string) string { return env[k] })
+		t.Fatalf("redisAddrFor returned %q without failing", addr)
+	}()
+	if !strings.Contains(s.fatal, "CI=true and redis-server is not reachable on 127.0.0.1:"+port) ||
+		!strings.Contains(s.fatal, "scripts/test-deps.sh") {
+		t.Fatalf("failure message %q does not say what is missing and how to start it", s.fatal)
+	}
+	t.Logf("message: %s", s.fatal)
+}
+
+var errStub = errors.New("stub Fatalf")
+
+func asError(r any) error {
+	if _, ok := r.(stubFatal); ok {
+		return errStub
+	}
+	return nil
+}
