@@ -49,6 +49,20 @@ type Stream struct {
 	// for the logs
 	bytesSent int64
 	failure   error
+	// origMethod and origPath are the request line as received, before
+	// filters (proxy-rewrite, plugins) change X.Req; the logs show them, as
+	// nginx's $request does.
+	origMethod []byte
+	origPath   []byte
+}
+
+// requestLine returns the method and request-target as received; before
+// Serve recorded them, the current ones.
+func (s *Stream) requestLine() (method, path []byte) {
+	if len(s.origMethod) == 0 {
+		return s.X.Req.Method, s.X.Req.Path
+	}
+	return s.origMethod, s.origPath
 }
 
 // SetRequestBody sets the downstream request body; nil or a zero
@@ -124,6 +138,8 @@ func (s *Stream) reset() {
 	s.scratch = s.scratch[:0]
 	s.bytesSent = 0
 	s.failure = nil
+	s.origMethod = s.origMethod[:0]
+	s.origPath = s.origPath[:0]
 	s.upHTTPS = false
 }
 
@@ -599,7 +615,8 @@ func (s *Stream) logFailure(msg string, err error) {
 		return
 	}
 	x := &s.X
-	reqLine := string(x.Req.Method) + " " + string(x.Req.Path) + " " + x.Req.Proto
+	method, path := s.requestLine()
+	reqLine := string(method) + " " + string(path) + " " + x.Req.Proto
 	upstream := ""
 	if x.Upstream != "" {
 		scheme := "http://"
@@ -638,10 +655,11 @@ func (s *Stream) accessLog() {
 		// The body failed after the head: the client saw a broken response.
 		status = 0
 	}
+	method, path := s.requestLine()
 	l.LogAttrs(ctx, slog.LevelInfo, "access",
 		slog.String("client", x.ClientIP),
-		slog.String("method", string(x.Req.Method)),
-		slog.String("path", string(x.Req.Path)),
+		slog.String("method", string(method)),
+		slog.String("path", string(path)),
 		slog.String("host", string(x.Req.Authority)),
 		slog.String("proto", x.Req.Proto),
 		slog.Int("status", status),
