@@ -118,6 +118,7 @@ type HostEmulator struct {
 	nextCallout  uint32
 	callResponse *callResponse
 	foreignArgs  []byte
+	redis        redisEmu // redis.go
 }
 
 // NewHostEmulator installs an emulator as the SDK's host, registers the
@@ -465,6 +466,11 @@ func (h *HostEmulator) buffer(bt types.BufferType) (*[]byte, types.Status) {
 			return nil, types.StatusNotFound
 		}
 		return &h.foreignArgs, types.StatusOK
+	case types.BufferTypeRedisCallResponse:
+		if h.redis.reply == nil {
+			return nil, types.StatusNotFound
+		}
+		return h.redis.reply, types.StatusOK
 	case types.BufferTypeDownstreamData, types.BufferTypeUpstreamData, types.BufferTypeGrpcReceiveBuffer:
 		return nil, types.StatusNotFound
 	}

@@ -78,6 +78,9 @@ const (
 	BufferTypeVMConfiguration          BufferType = 6
 	BufferTypePluginConfiguration      BufferType = 7
 	BufferTypeForeignFunctionArguments BufferType = 8
+	// BufferTypeRedisCallResponse is Higress's extension: the reply to a
+	// DispatchRedisCall, during its callback.
+	BufferTypeRedisCallResponse BufferType = 9
 )
 
 // MapType is proxy_map_type_t: which header map a map call reads or writes.

@@ -60,4 +60,8 @@ type Host interface {
 	GetMetric(metricID uint32) (uint64, types.Status)
 
 	CallForeignFunction(name string, args []byte) ([]byte, types.Status)
+
+	// Higress's Redis extension (proxy_redis_init, proxy_redis_call).
+	RedisInit(upstream, username, password string, timeoutMs uint32) types.Status
+	RedisCall(upstream string, query []byte) (calloutID uint32, st types.Status)
 }

@@ -19,6 +19,7 @@ type HttpCallback func(numHeaders, bodySize, numTrailers int)
 type pluginState struct {
 	ctx       types.PluginContext
 	callbacks map[uint32]pendingCall
+	redis     map[uint32]pendingRedis // redis.go
 }
 
 type pendingCall struct {
