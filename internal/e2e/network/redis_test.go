@@ -238,3 +238,42 @@ func asError(r any) error {
 	}
 	return nil
 }
+
+// TestRedisRefusedThroughGateway: the redis plugin without a network
+// section: its SET in OnPluginStart is refused (EACCES, logged by the host
+// with the destination), the plugin logs the failure and keeps its
+// configuration, so the route serves; each request's INCR is refused too
+// and the response has no count header.
+func TestRedisRefusedThroughGateway(t *testing.T) {
+	up := httpbinServer(t)
+	dest := "127.0.0.1:6379" // never reached: the policy refuses first
+	g := startGateway(t, 0,
+		mainYAML(t, 0, plugin{name: "redis", poolSize: 1}),
+		routesYAML(route{id: "count", uri: "/anything/*", upstream: up.Listener.Addr().String(), plugin: "redis",
+			conf: fmt.Sprintf(`{"addr": %q, "key": "heimdall-e2e-network:refused"}`, dest)}))
+	refusal(t, g.logs, "redis", map[string]string{"op": "sock_connect", "destination": dest, "reason": "no network policy"})
+	var setErr []record
+	for _, r := range g.logs.find(map[string]string{"plugin": "redis"}) {
+		if strings.HasPrefix(r.Msg, "redis: SET heimdall-e2e-network:refused: ") && strings.Contains(r.Msg, "Permission denied") {
+			setErr = append(setErr, r)
+		}
+	}
+	if len(setErr) == 0 {
+		t.Fatal("the plugin did not log its refused SET")
+	}
+	resp, body := get(t, nil, g.base+"/anything/x")
+	if resp.StatusCode != 200 || resp.Header.Get("X-Request-Count") != "" {
+		t.Fatalf("GET through the refused plugin = %s, x-request-count %q, %s", resp.Status, resp.Header.Get("X-Request-Count"), body)
+	}
+	var incr record
+	waitFor(t, "the refused INCR's warning", func() bool {
+		for _, r := range g.logs.find(map[string]string{"plugin": "redis"}) {
+			if r.Level == slog.LevelWarn && strings.HasPrefix(r.Msg, "redis: INCR heimdall:requests: ") {
+				incr = r
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("per request: %v", incr)
+}
