@@ -105,7 +105,7 @@ func TestHeimdallMemoryFlat(t *testing.T) {
 	last := samples[len(samples)-1]
 	t.Logf("heap after each %d requests (bytes): %v; baseline %d, last %+d", requests/batches, samples, base, int64(last)-int64(base))
 	if last > base+slack {
-		t.Errorf("heap grew by %d KiB over the second half of %d requests (slack %d KiB): memory is leaking per request",
+		t.Errorf("heap grew by %d KiB (last sample against the lowest of the first half, %d requests in all; slack %d KiB): memory is leaking per request",
 			(last-base)>>10, requests, slack>>10)
 	}
 
