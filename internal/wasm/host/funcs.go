@@ -86,8 +86,8 @@ func table() []def {
 		// foreign functions
 		{"proxy_call_foreign_function", i32s(6), unimplemented},
 		// Higress
-		{"proxy_redis_init", i32s(7), unimplemented},
-		{"proxy_redis_call", i32s(5), unimplemented},
+		{"proxy_redis_init", i32s(7), hRedisInit},
+		{"proxy_redis_call", i32s(5), hRedisCall},
 	}
 }
 

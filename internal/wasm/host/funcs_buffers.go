@@ -25,8 +25,13 @@ func (v *vm) buffer(t uint64) ([]byte, *filter.Body, abi.Status) {
 			return nil, nil, abi.StatusNotFound
 		}
 		return v.cur.rootOf().f.conf, nil, abi.StatusOK
+	case abi.BufferRedisCallResponse:
+		if v.redisResp == nil {
+			return nil, nil, abi.StatusNotFound
+		}
+		return v.redisResp.data, nil, abi.StatusOK
 	case abi.BufferDownstreamData, abi.BufferUpstreamData, abi.BufferGrpcReceiveBuffer,
-		abi.BufferCallData, abi.BufferRedisCallResponse:
+		abi.BufferCallData:
 		return nil, nil, abi.StatusNotFound
 	}
 	return nil, nil, abi.StatusBadArgument

@@ -93,6 +93,7 @@ type Plugin struct {
 	metrics metrics
 	shared  *Shared
 	calls   caller
+	redis   redisClients
 
 	ctx    context.Context // for guest calls made outside a request
 	cancel context.CancelFunc

@@ -31,6 +31,8 @@ type vm struct {
 	bodyType abi.BufferType
 	// callResp is the http call answer during proxy_on_http_call_response.
 	callResp *callResponse
+	// redisResp is the redis reply during proxy_on_redis_call_response.
+	redisResp *redisReply
 	// status is what proxy_get_status reports.
 	statusCode uint32
 	statusMsg  []byte
@@ -57,6 +59,7 @@ type callbacks struct {
 	onTick          engine.Function
 	onHTTPCallResp  engine.Function
 	onQueueReady    engine.Function
+	onRedisCallResp engine.Function
 }
 
 // hctx is a root or stream context on one instance.
@@ -116,6 +119,7 @@ func (p *Plugin) initInstance(inst *engine.Instance) error {
 		onTick:          lk("proxy_on_tick"),
 		onHTTPCallResp:  lk("proxy_on_http_call_response"),
 		onQueueReady:    lk("proxy_on_queue_ready"),
+		onRedisCallResp: lk("proxy_on_redis_call_response"),
 	}
 	if !v.fn.alloc.Valid() {
 		v.fn.alloc = lk("malloc")
