@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
+	"sync"
 
 	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/filter"
@@ -17,23 +19,58 @@ import (
 // proxyRewritePriority is APISIX's priority of proxy-rewrite.
 const proxyRewritePriority = 1008
 
+// resource is a plugin configuration (a wasm root context on each instance)
+// or an upstream (its keep-alive pools), shared by every generation whose
+// configuration has it unchanged: a reload then neither re-runs a plugin's
+// on_configure nor drops upstream connections for routes it did not touch.
+// It is closed when the last generation using it is released. refs is
+// guarded by Gateway.mu.
+type resource struct {
+	key  string
+	c    io.Closer
+	refs int
+}
+
 // generation is everything built from one apisix.yaml: the route table and
-// the resources it owns, closed once the table has drained.
+// references on the resources it uses.
 type generation struct {
 	version uint64
 	table   *proxy.Table
-	closers []io.Closer
+	res     []*resource
 }
 
-// close releases the generation's plugin configurations and upstream pools.
-func (g *generation) close() error {
+// acquire returns the live resource for key, creating it with mk when no
+// generation holds one, and records the reference on g.
+func (gw *Gateway) acquire(g *generation, key string, mk func() (io.Closer, error)) (io.Closer, error) {
+	r, ok := gw.live[key]
+	if !ok {
+		c, err := mk()
+		if err != nil {
+			return nil, err
+		}
+		r = &resource{key: key, c: c}
+		gw.live[key] = r
+	}
+	r.refs++
+	g.res = append(g.res, r)
+	return r.c, nil
+}
+
+// release drops g's references, closing what no generation uses any more.
+// The caller holds gw.mu.
+func (gw *Gateway) release(g *generation) error {
 	var errs []error
-	for i := len(g.closers) - 1; i >= 0; i-- {
-		if err := g.closers[i].Close(); err != nil {
+	for i := len(g.res) - 1; i >= 0; i-- {
+		r := g.res[i]
+		if r.refs--; r.refs > 0 {
+			continue
+		}
+		delete(gw.live, r.key)
+		if err := r.c.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	g.closers = nil
+	g.res = nil
 	return errors.Join(errs...)
 }
 
@@ -52,36 +89,104 @@ func phaseRank(p config.Phase) int {
 	return 1
 }
 
-// build compiles routes into a generation. On error everything it created
-// is released and the error names the route (file:line) and the plugin.
-func (gw *Gateway) build(ctx context.Context, routes *config.Routes, version uint64) (gen *generation, err error) {
-	// The error returns below set gen to nil before this deferred call
-	// runs, so it closes g, not gen.
+func upstreamKey(u *config.Upstream) (string, error) {
+	c := *u
+	c.Line, c.Column = 0, 0 // where it is written does not change what it is
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	return "upstream\x00" + string(b), nil
+}
+
+func factoryKey(plugin, route, conf string) string {
+	return "plugin\x00" + plugin + "\x00" + route + "\x00" + conf
+}
+
+// configure creates, concurrently, the plugin configurations routes need
+// that no generation has yet, so one plugin's slow on_configure (network
+// I/O, for example) does not add up with every other one. The results are
+// returned by key; the caller acquires them.
+func (gw *Gateway) configure(ctx context.Context, routes *config.Routes) (map[string]io.Closer, error) {
+	type job struct {
+		key, where string
+		w          config.RouteWasm
+		route      string
+		c          io.Closer
+		err        error
+	}
+	var jobs []*job
+	seen := make(map[string]bool)
+	for _, r := range routes.Routes {
+		if !r.Enabled {
+			continue
+		}
+		for _, w := range r.Wasm {
+			key := factoryKey(w.Name, r.ID, w.Conf)
+			if _, live := gw.live[key]; live || seen[key] {
+				continue
+			}
+			seen[key] = true
+			jobs = append(jobs, &job{
+				key: key, w: w, route: r.ID,
+				where: fmt.Sprintf("%s:%d:%d: route %s: plugin %s", routes.File, r.Line, r.Column, r.ID, w.Name),
+			})
+		}
+	}
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		p, ok := gw.plugins[j.w.Name]
+		if !ok {
+			j.err = errors.New("not loaded (declared in config.yaml? config.yaml changes need a restart)")
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f, err := p.NewFactory(ctx, j.route, []byte(j.w.Conf))
+			if err == nil {
+				j.c = f
+			}
+			j.err = err
+		}()
+	}
+	wg.Wait()
+	out := make(map[string]io.Closer, len(jobs))
+	var errs []error
+	for _, j := range jobs {
+		if j.err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", j.where, j.err))
+			continue
+		}
+		out[j.key] = j.c
+	}
+	if len(errs) > 0 {
+		for _, c := range out {
+			c.Close()
+		}
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// build compiles routes into a generation, reusing the plugin
+// configurations and upstreams of live generations where they are
+// unchanged. The caller holds gw.mu. On error nothing stays acquired and the
+// error names the route (file:line) and the plugin.
+func (gw *Gateway) build(ctx context.Context, routes *config.Routes, version uint64) (_ *generation, err error) {
+	fresh, err := gw.configure(ctx, routes)
+	if err != nil {
+		return nil, err
+	}
 	g := &generation{version: version}
-	gen = g
 	defer func() {
 		if err != nil {
-			g.close()
-			gen = nil
+			gw.release(g)
+		}
+		for _, c := range fresh { // configured but not used after an error
+			c.Close()
 		}
 	}()
-
-	upstreams := make(map[*config.Upstream]*proxy.Upstream)
-	upstreamOf := func(cu *config.Upstream) (*proxy.Upstream, error) {
-		if cu == nil {
-			return nil, nil
-		}
-		if u, ok := upstreams[cu]; ok {
-			return u, nil
-		}
-		u, err := proxy.NewUpstream(cu, proxy.UpstreamOptions{})
-		if err != nil {
-			return nil, err
-		}
-		upstreams[cu] = u
-		gen.closers = append(gen.closers, u)
-		return u, nil
-	}
 
 	var rts []router.Route[*proxy.Route]
 	for _, r := range routes.Routes {
@@ -89,9 +194,19 @@ func (gw *Gateway) build(ctx context.Context, routes *config.Routes, version uin
 			continue
 		}
 		where := fmt.Sprintf("%s:%d:%d: route %s", routes.File, r.Line, r.Column, r.ID)
-		up, err := upstreamOf(r.Upstream)
-		if err != nil {
-			return nil, fmt.Errorf("%s: upstream: %w", where, err)
+		var up *proxy.Upstream
+		if r.Upstream != nil {
+			key, err := upstreamKey(r.Upstream)
+			if err != nil {
+				return nil, fmt.Errorf("%s: upstream: %w", where, err)
+			}
+			c, err := gw.acquire(g, key, func() (io.Closer, error) {
+				return proxy.NewUpstream(r.Upstream, proxy.UpstreamOptions{})
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s: upstream: %w", where, err)
+			}
+			up = c.(*proxy.Upstream)
 		}
 		var fs []orderedFilter
 		if r.ProxyRewrite != nil {
@@ -102,16 +217,16 @@ func (gw *Gateway) build(ctx context.Context, routes *config.Routes, version uin
 			fs = append(fs, orderedFilter{config.PhaseRewrite, proxyRewritePriority, f})
 		}
 		for _, w := range r.Wasm {
-			p, ok := gw.plugins[w.Name]
-			if !ok {
-				return nil, fmt.Errorf("%s: plugin %s: not loaded (declared in config.yaml? config.yaml changes need a restart)", where, w.Name)
-			}
-			f, err := p.NewFactory(ctx, r.ID, []byte(w.Conf))
+			key := factoryKey(w.Name, r.ID, w.Conf)
+			c, err := gw.acquire(g, key, func() (io.Closer, error) {
+				c := fresh[key]
+				delete(fresh, key)
+				return c, nil
+			})
 			if err != nil {
 				return nil, fmt.Errorf("%s: plugin %s: %w", where, w.Name, err)
 			}
-			gen.closers = append(gen.closers, f)
-			fs = append(fs, orderedFilter{w.Plugin.Phase, w.Plugin.Priority, f})
+			fs = append(fs, orderedFilter{w.Plugin.Phase, w.Plugin.Priority, c.(filter.Factory)})
 		}
 		sort.SliceStable(fs, func(i, j int) bool {
 			if a, b := phaseRank(fs[i].phase), phaseRank(fs[j].phase); a != b {
@@ -131,11 +246,11 @@ func (gw *Gateway) build(ctx context.Context, routes *config.Routes, version uin
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", routes.File, err)
 	}
-	gen.table = proxy.NewTable(func(method, host, path []byte) *proxy.Route {
+	g.table = proxy.NewTable(func(method, host, path []byte) *proxy.Route {
 		if m := rt.MatchBytes(method, host, path); m != nil {
 			return m.Value
 		}
 		return nil
 	})
-	return gen, nil
+	return g, nil
 }

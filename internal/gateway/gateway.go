@@ -37,9 +37,13 @@ type Gateway struct {
 	// proxy_http_call; replaced on every Apply.
 	upstreams atomic.Pointer[map[string]string]
 
-	// mu serialises Apply; cur is the generation being served.
+	// mu serialises Apply and guards live; cur is the generation being
+	// served.
 	mu  sync.Mutex
 	cur *generation
+	// live holds the plugin configurations and upstreams some generation
+	// uses, by key (see resource).
+	live map[string]*resource
 	// retiring tracks old generations waiting for their requests to finish.
 	retiring sync.WaitGroup
 }
@@ -52,6 +56,7 @@ func New(ctx context.Context, m *config.Main, logs *Logs) (_ *Gateway, err error
 		log:     logs.Error,
 		plugins: make(map[string]*host.Plugin),
 		shared:  host.NewShared(),
+		live:    make(map[string]*resource),
 	}
 	defer func() {
 		if err != nil {
@@ -201,13 +206,20 @@ func (gw *Gateway) Apply(ctx context.Context, s *store.Snapshot) error {
 			if err := old.table.Retire(context.WithoutCancel(ctx)); err != nil {
 				gw.log.Warn("retiring routes", "version", old.version, "err", err)
 			}
-			if err := old.close(); err != nil {
+			if err := gw.releaseLocked(old); err != nil {
 				gw.log.Warn("closing old routes", "version", old.version, "err", err)
 			}
 		}()
 	}
 	gw.log.Info("routes applied", "file", s.Routes.File, "version", s.Version, "routes", len(s.Routes.Routes))
 	return nil
+}
+
+// releaseLocked is release for a generation no Apply is building.
+func (gw *Gateway) releaseLocked(g *generation) error {
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	return gw.release(g)
 }
 
 // Close releases everything once the listeners have stopped: the current
@@ -222,7 +234,7 @@ func (gw *Gateway) Close(ctx context.Context) error {
 		if err := cur.table.Retire(ctx); err != nil {
 			errs = append(errs, err)
 		}
-		errs = append(errs, cur.close())
+		errs = append(errs, gw.releaseLocked(cur))
 	}
 	gw.retiring.Wait()
 	errs = append(errs, gw.closePlugins(ctx))
