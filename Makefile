@@ -6,7 +6,7 @@ BIN     := bin/heimdall
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build plugins run test test-deps vet fmt bench clean
+.PHONY: all build plugins run test test-deps vet fmt bench bench-micro clean
 
 all: build plugins
 
@@ -34,8 +34,16 @@ test: test-deps build plugins vet
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) test -count=1 -timeout 12m ./...
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# Side-by-side harness (bench/cmd/sidebyside): direct upstream, nginx and
+# Heimdall variants under wrk and an open-loop generator; report in
+# bench/results/. BENCH_FLAGS passes harness flags (e.g. -rounds 1).
+bench: build plugins
+	bench/deps.sh
+	$(GO) run ./bench/cmd/sidebyside $(BENCH_FLAGS)
+
+# Go microbenchmarks (never part of make test).
+bench-micro:
+	$(GO) test -run '^$$' -bench . -benchmem ./bench/ ./internal/...
 
 clean:
 	rm -rf bin build
