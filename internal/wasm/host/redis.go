@@ -88,7 +88,8 @@ var redisDenied = map[string]bool{
 type redisReply struct{ data []byte }
 
 // redisClients are a plugin's Redis pools, one per upstream name given to
-// proxy_redis_init (the last init of a name wins).
+// proxy_redis_init. An init with other settings (credentials, timeout,
+// address) replaces the pool: calls already sent finish on the old one.
 type redisClients struct {
 	once  sync.Once
 	mu    sync.Mutex
@@ -196,6 +197,12 @@ func hRedisInit(v *vm, s []uint64) abi.Status {
 	if _, err := pol.Allow(ctx, "redis_init", host, port); err != nil {
 		p.log.Warn("wasm redis_init failed", slog.String("upstream", upstream), slog.String("destination", addr), slog.Any("error", err))
 		return abi.StatusInternalFailure
+	}
+	// Every instance's root context initialises the same upstream: the
+	// same settings keep the pool (and its connections).
+	if old := p.redisPool(upstream); old != nil && old.host == host && old.port == port &&
+		old.username == username && old.password == password && old.timeout == timeout {
+		return abi.StatusOK
 	}
 	p.setRedisPool(upstream, &redisPool{
 		p: p, pol: pol, upstream: upstream, host: host, port: port,
@@ -322,14 +329,12 @@ func (rp *redisPool) do(query []byte) ([]byte, error) {
 	return reply, nil
 }
 
-// get returns a live idle connection or dials a new one.
+// get returns a live idle connection or dials a new one. A replaced
+// (closed) pool still serves the calls already made on it, without keeping
+// connections; when the plugin closes, its context ends them.
 func (rp *redisPool) get(ctx context.Context) (*redisConn, error) {
 	for {
 		rp.mu.Lock()
-		if rp.closed {
-			rp.mu.Unlock()
-			return nil, errors.New("redis pool closed")
-		}
 		n := len(rp.idle)
 		if n == 0 {
 			rp.mu.Unlock()
