@@ -47,7 +47,12 @@ func New(opts Options) *Proxy {
 	}
 	p := &Proxy{opts: opts}
 	p.idPrefix = strconv.FormatInt(time.Now().UnixNano()&0xffffffffff, 16) + "-"
-	p.pool.New = func() any { return &Stream{p: p} }
+	p.pool.New = func() any {
+		s := &Stream{p: p}
+		s.reqPump.s, s.reqPump.req = s, true
+		s.resPump.s = s
+		return s
+	}
 	return p
 }
 

@@ -25,6 +25,11 @@ type pump struct {
 	eof      bool
 	consumed bool
 	err      error
+	// s and req tell the pump whose body it carries, for the trailers: at
+	// the end of src the Stream collects them and runs the trailer filters
+	// (see Stream.bodyEnded).
+	s   *Stream
+	req bool
 }
 
 func (p *pump) init(src io.Reader, through func([]byte, bool) ([]byte, error), pool *sync.Pool) {
@@ -85,10 +90,31 @@ func (p *pump) fill() error {
 	if n == 0 && !eos {
 		return nil
 	}
-	out, err := p.through((*p.buf)[:n], eos)
-	if err != nil {
-		p.err = err
-		return err
+	// With trailers the last chunk is not the end of the stream: the
+	// trailers callback is (proxy-wasm as Envoy behaves).
+	trailers := eos && p.s != nil && p.s.collectTrailers(p.req)
+	var out []byte
+	if n > 0 || !trailers {
+		out, err = p.through((*p.buf)[:n], eos && !trailers)
+		if err != nil {
+			p.err = err
+			return err
+		}
+	}
+	if trailers {
+		// What filters still held buffered goes out before the trailers.
+		flushed, err := p.s.runTrailers(p.req)
+		if err != nil {
+			p.err = err
+			return err
+		}
+		if len(flushed) > 0 {
+			if len(out) == 0 {
+				out = flushed
+			} else {
+				out = append(append(make([]byte, 0, len(out)+len(flushed)), out...), flushed...)
+			}
+		}
 	}
 	p.eof = eos
 	p.pending = out
@@ -109,6 +135,14 @@ func (p *pump) Read(b []byte) (int, error) {
 		}
 		if err == io.EOF {
 			p.eof = true
+			if p.s != nil && p.s.collectTrailers(p.req) {
+				// No filter wants the body, so none holds a part of it:
+				// the trailer filters release nothing.
+				if _, terr := p.s.runTrailers(p.req); terr != nil {
+					p.err = terr
+					return n, terr
+				}
+			}
 		} else if err != nil {
 			p.err = err
 		}

@@ -68,7 +68,15 @@ func (s *Stream) requestLine() (method, path []byte) {
 // SetRequestBody sets the downstream request body; nil or a zero
 // X.Req.ContentLength mean no body. Read errors of r that are
 // *filter.StatusError (e.g. 413 from a size limit) answer with their status.
+// A body that can carry trailers implements TrailerBody.
 func (s *Stream) SetRequestBody(r io.Reader) { s.reqSrc = r }
+
+// TrailerBody is implemented by request bodies that can end with trailers
+// (HTTP/1.1 chunked, HTTP/2). Once Read returned io.EOF the proxy calls
+// AppendTrailers, which adds the trailers that arrived to h.
+type TrailerBody interface {
+	AppendTrailers(h *httpcore.Header)
+}
 
 // ResponseTrailers returns the response trailers, valid once Read returned
 // io.EOF.
@@ -88,9 +96,6 @@ func (s *Stream) Read(p []byte) (int, error) {
 			s.logFailure("upstream response body failed", err)
 		}
 		return n, err
-	}
-	if err == io.EOF && s.upBody != nil {
-		s.collectTrailers()
 	}
 	return n, err
 }
@@ -223,7 +228,8 @@ func (s *Stream) forward(u *Upstream, hasBody bool) {
 				return
 			}
 			bodyLen = -1
-			if s.reqPump.eof {
+			if s.reqPump.eof && x.Req.Trailer.Len() == 0 {
+				// Trailers need a chunked body.
 				bodyLen = int64(len(s.reqPump.pending))
 			}
 		} else {
@@ -339,6 +345,8 @@ func (s *Stream) buildRequest(u *Upstream, n *Node, hasBody bool, bodyLen int64)
 	}
 	if hasBody {
 		req.SetBodyStream(&s.reqPump, int(bodyLen))
+		// Trailers already read (the filters buffered the whole body).
+		s.setUpstreamTrailers()
 	}
 }
 
@@ -466,7 +474,8 @@ func (s *Stream) response(u *Upstream) {
 			return
 		}
 		x.Resp.ContentLength = -1
-		if s.resPump.eof {
+		if s.resPump.eof && x.Resp.Trailer.Len() == 0 {
+			// Trailers need a chunked body.
 			x.Resp.ContentLength = int64(len(s.resPump.pending))
 		}
 		return
@@ -481,13 +490,66 @@ func bodyless(method []byte, status int) bool {
 	return isHead(method) || status < 200 || status == 204 || status == 304
 }
 
-// collectTrailers copies the upstream trailers once the body ended.
-func (s *Stream) collectTrailers() {
+// collectTrailers runs when a body reached its end: it copies the trailers
+// that came with it into X.Req.Trailer or X.Resp.Trailer and reports
+// whether there are any.
+func (s *Stream) collectTrailers(req bool) bool {
+	if req {
+		if tb, ok := s.reqSrc.(TrailerBody); ok {
+			tb.AppendTrailers(&s.X.Req.Trailer)
+		}
+		return s.X.Req.Trailer.Len() > 0
+	}
+	if s.upBody == nil {
+		return false
+	}
 	h := &s.upResp.Header
 	for name := range h.Trailers() {
-		if v := h.PeekBytes(name); len(v) > 0 {
+		for _, v := range h.PeekAll(string(name)) {
 			s.X.Resp.Trailer.Add(name, v)
 		}
+	}
+	return s.X.Resp.Trailer.Len() > 0
+}
+
+// runTrailers runs the trailer filters once collectTrailers found trailers,
+// and returns the body bytes filters held buffered, to be sent before the
+// trailers. Request trailers are then set on the upstream request, which
+// fasthttp writes after the body it is still reading.
+func (s *Stream) runTrailers(req bool) ([]byte, error) {
+	var flushed []byte
+	if s.chain != nil {
+		var err error
+		if req {
+			flushed, err = s.chain.RequestTrailers(s.ctx)
+		} else {
+			flushed, err = s.chain.ResponseTrailers(s.ctx)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if s.X.LocalResponse() != nil {
+			return nil, errLocalResponse
+		}
+	}
+	if req {
+		s.setUpstreamTrailers()
+	}
+	return flushed, nil
+}
+
+// setUpstreamTrailers puts X.Req.Trailer on the upstream request. Names
+// fasthttp forbids in trailers (framing, routing, authentication and
+// content fields, RFC 9110 section 6.5.1) are dropped. fasthttp writes the
+// trailer section after the chunked body, so setting them while it reads
+// the body still sends them.
+func (s *Stream) setUpstreamTrailers() {
+	h := &s.up.Header
+	for _, f := range s.X.Req.Trailer.Fields() {
+		if h.AddTrailerBytes(f.Name) != nil {
+			continue
+		}
+		h.AddBytesKV(f.Name, f.Value)
 	}
 }
 

@@ -3,10 +3,14 @@ package server
 import (
 	"errors"
 	"io"
+	"net/http"
+	"sync"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/heimdallgw/heimdall/internal/filter"
+	"github.com/heimdallgw/heimdall/internal/httpcore"
+	"github.com/heimdallgw/heimdall/internal/proxy"
 )
 
 var (
@@ -63,8 +67,13 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
 	var lim *limitReader
 	if cl != 0 {
 		body := ctx.RequestBodyStream()
-		if max := s.cfg.MaxRequestBodySize; max > 0 && cl < 0 {
-			lim = &limitReader{r: body, n: max}
+		if cl < 0 {
+			// Chunked: the body may end with trailers, and has no declared
+			// length to check against the limit.
+			lim = &limitReader{r: body, h1: rh}
+			if max := s.cfg.MaxRequestBodySize; max > 0 {
+				lim.n, lim.limited = max, true
+			}
 			body = lim
 		}
 		st.SetRequestBody(body)
@@ -91,7 +100,49 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
 	}
 	// fasthttp reads st until EOF (or an error, on which it drops the
 	// connection: the client sees a truncated response) and closes it.
+	if n < 0 {
+		// Chunked: the response may end with trailers, which must be on
+		// resp by the time the body ends.
+		b := h1BodyPool.Get().(*h1Body)
+		b.st, b.resp = st, resp
+		resp.SetBodyStream(b, -1)
+		return
+	}
 	resp.SetBodyStream(st, int(n))
+}
+
+var h1BodyPool = sync.Pool{New: func() any { return new(h1Body) }}
+
+// h1Body is the response body of a chunked HTTP/1.1 response: at the end of
+// the body it copies the response trailers onto the fasthttp response.
+// fasthttp writes the trailer section after the chunked body it reads until
+// io.EOF, so trailers set then are sent (no Trailer field announces them in
+// the head: the names are known only at the end; RFC 9112 section 7.1.2
+// lets recipients take undeclared trailers).
+type h1Body struct {
+	st   *proxy.Stream
+	resp *fasthttp.Response
+}
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	n, err := b.st.Read(p)
+	if err == io.EOF {
+		for _, f := range b.st.ResponseTrailers().Fields() {
+			// Names fasthttp forbids in trailers (RFC 9110 section 6.5.1)
+			// are dropped.
+			if b.resp.Header.AddTrailerBytes(f.Name) == nil {
+				b.resp.Header.AddBytesKV(f.Name, f.Value)
+			}
+		}
+	}
+	return n, err
+}
+
+func (b *h1Body) Close() error {
+	err := b.st.Close()
+	b.st, b.resp = nil, nil
+	h1BodyPool.Put(b)
+	return err
 }
 
 // fastReject answers status without reading the request body and closes
@@ -150,19 +201,43 @@ func itoa(n int) string {
 // crosses Config.MaxRequestBodySize; the proxy answers 413.
 var ErrBodyTooLarge = &filter.StatusError{Status: 413, Msg: "request body exceeds the size limit"}
 
-// limitReader fails once more than n bytes were read.
+// limitReader is a request body that fails once more than n bytes were
+// read (when limited) and that hands the proxy the trailers that ended it
+// (proxy.TrailerBody): from the fasthttp request header (HTTP/1.1 chunked),
+// or from the declared trailers of an HTTP/2 request.
 type limitReader struct {
 	r        io.Reader
 	n        int64
+	limited  bool
 	exceeded bool
+	h1       *fasthttp.RequestHeader
+	h2       http.Header
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
-	l.n -= int64(n)
-	if l.n < 0 {
-		l.exceeded = true
-		return 0, ErrBodyTooLarge
+	if l.limited {
+		l.n -= int64(n)
+		if l.n < 0 {
+			l.exceeded = true
+			return 0, ErrBodyTooLarge
+		}
 	}
 	return n, err
+}
+
+// AppendTrailers implements proxy.TrailerBody.
+func (l *limitReader) AppendTrailers(h *httpcore.Header) {
+	if l.h1 != nil {
+		for name := range l.h1.Trailers() {
+			for _, v := range l.h1.PeekAll(string(name)) {
+				h.Add(name, v)
+			}
+		}
+	}
+	for k, vs := range l.h2 {
+		for _, v := range vs {
+			h.AddString(k, v)
+		}
+	}
 }

@@ -57,6 +57,10 @@ func (s *Server) serveH2(w http.ResponseWriter, r *http.Request, info *connInfo)
 	x.Req.Proto = "HTTP/2.0"
 	x.TLS = true
 	x.Req.ContentLength = r.ContentLength
+	if len(r.Trailer) > 0 && r.ContentLength > 0 {
+		// Declared trailers need a chunked upstream body.
+		x.Req.ContentLength = -1
+	}
 	for k, vs := range r.Header {
 		for _, v := range vs {
 			x.Req.Header.AddString(k, v)
@@ -65,8 +69,11 @@ func (s *Server) serveH2(w http.ResponseWriter, r *http.Request, info *connInfo)
 	x.Client, x.ClientIP, x.Local = info.client, info.clientIP, info.local
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
 		var body io.Reader = r.Body
-		if max > 0 {
-			body = &limitReader{r: body, n: max}
+		if max > 0 || len(r.Trailer) > 0 {
+			// Go's HTTP/2 server keeps only the trailers the request
+			// declared (Trailer field); it fills r.Trailer at the end of
+			// the body.
+			body = &limitReader{r: body, n: max, limited: max > 0, h2: r.Trailer}
 		}
 		st.SetRequestBody(body)
 	}
