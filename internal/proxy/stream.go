@@ -39,6 +39,8 @@ type Stream struct {
 	upResp fasthttp.Response
 	// upBody is the upstream response body stream while open.
 	upBody io.Reader
+	// upNode is the node whose connection upBody holds.
+	upNode *Node
 
 	local bytes.Reader
 
@@ -109,10 +111,7 @@ func (s *Stream) Close() error {
 		return nil
 	}
 	s.open = false
-	if s.upBody != nil {
-		s.upResp.CloseBodyStream() //nolint:errcheck // the connection is dropped on error
-		s.upBody = nil
-	}
+	s.closeUpstream()
 	if s.chain != nil {
 		s.chain.Log()
 	}
@@ -256,7 +255,14 @@ func (s *Stream) forward(u *Upstream, hasBody bool) {
 		}
 		x.Upstream = n.Addr
 		s.buildRequest(u, n, hasBody, bodyLen)
+		n.inflight.Add(1)
 		err := n.client.Do(&s.up, &s.upResp)
+		if err == nil && s.upResp.BodyStream() != nil {
+			// The body stream holds the connection until closeUpstream.
+			s.upNode = n
+		} else {
+			n.inflight.Add(-1)
+		}
 		if err == nil {
 			s.response(u)
 			return
@@ -630,10 +636,19 @@ func (s *Stream) setLocalBody(body []byte) {
 	s.resPump.init(&s.local, nil, nil)
 }
 
+// closeUpstream releases the upstream connection the response body holds:
+// back to the pool, or closed when keepalive_pool says so (Node.keepAfter).
 func (s *Stream) closeUpstream() {
 	if s.upBody != nil {
-		s.upResp.CloseBodyStream() //nolint:errcheck
+		if a, ok := s.upResp.LocalAddr().(*upAddr); ok && s.upNode != nil && !s.upNode.keepAfter(a.c) {
+			s.upResp.SetConnectionClose()
+		}
+		s.upResp.CloseBodyStream() //nolint:errcheck // the connection is dropped on error
 		s.upBody = nil
+	}
+	if s.upNode != nil {
+		s.upNode.inflight.Add(-1)
+		s.upNode = nil
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -26,6 +27,14 @@ type Node struct {
 	hostHeader []byte
 	client     *fasthttp.HostClient
 	index      int
+
+	// keepalive_pool: idle is the most idle connections kept, requests the
+	// most requests one connection serves (0: no bound).
+	idle, requests int
+	// open counts the node's open sockets, inflight the requests holding
+	// (or about to acquire) one: open − inflight approximates the idle
+	// connections in fasthttp's pool, which has no size bound of its own.
+	open, inflight atomic.Int64
 }
 
 // Upstream is a set of nodes, a balancer and the forwarding settings of one
@@ -105,6 +114,10 @@ func NewUpstream(cfg *config.Upstream, opts UpstreamOptions) (*Upstream, error) 
 	if idle <= 0 {
 		idle = config.DefaultKeepalivePoolIdleTimeout
 	}
+	poolSize := cfg.KeepalivePool.Size
+	if poolSize <= 0 {
+		poolSize = config.DefaultKeepalivePoolSize
+	}
 	for _, n := range cfg.Nodes {
 		if n.Weight <= 0 {
 			continue
@@ -119,7 +132,8 @@ func NewUpstream(cfg *config.Upstream, opts UpstreamOptions) (*Upstream, error) 
 			}
 		}
 		node.hostHeader = []byte(hh)
-		node.client = newHostClient(addr, n.Host, u, maxConns, idle, opts.TLSConfig)
+		node.idle, node.requests = poolSize, cfg.KeepalivePool.Requests
+		node.client = newHostClient(node, u, maxConns, idle, opts.TLSConfig)
 		u.nodes = append(u.nodes, node)
 	}
 	if len(u.nodes) == 0 {
@@ -154,7 +168,8 @@ func (u *Upstream) Close() error {
 	return nil
 }
 
-func newHostClient(addr, host string, u *Upstream, maxConns int, idle time.Duration, tlsCfg *tls.Config) *fasthttp.HostClient {
+func newHostClient(n *Node, u *Upstream, maxConns int, idle time.Duration, tlsCfg *tls.Config) *fasthttp.HostClient {
+	addr, host := n.Addr, n.Host
 	connect, send, read := u.Timeout.Connect, u.Timeout.Send, u.Timeout.Read
 	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	hc := &fasthttp.HostClient{
@@ -170,26 +185,51 @@ func newHostClient(addr, host string, u *Upstream, maxConns int, idle time.Durat
 		// One attempt: the proxy retries on other nodes itself, and a body
 		// stream cannot be replayed.
 		MaxIdemponentCallAttempts: 1,
-		// Timeouts are per socket operation, as nginx's proxy_send_timeout
-		// and proxy_read_timeout: see deadlineConn.
-		Dial: func(a string) (net.Conn, error) {
-			c, err := dialer.Dial("tcp", a)
-			if err != nil {
+	}
+	var tc *tls.Config
+	if u.Scheme == "https" {
+		if tlsCfg != nil {
+			tc = tlsCfg.Clone()
+		} else {
+			tc = &tls.Config{ServerName: host, InsecureSkipVerify: true} //nolint:gosec // nginx/APISIX default
+		}
+		if tc.ServerName == "" && net.ParseIP(host) == nil {
+			tc.ServerName = host
+		}
+		// The TLS handshake is done by dial, below the connection wrapper
+		// (which must see plain HTTP to count requests); fasthttp takes a
+		// conn with a Handshake method as TLS already.
+		hc.IsTLS = true
+		hc.TLSConfig = tc
+	}
+	// Timeouts are per socket operation, as nginx's proxy_send_timeout and
+	// proxy_read_timeout: see upConn.
+	dial := func() (net.Conn, error) {
+		c, err := dialer.Dial("tcp", addr)
+		if err != nil {
+			return nil, &dialError{err: err}
+		}
+		if tc != nil {
+			tlsc := tls.Client(c, tc)
+			_ = c.SetDeadline(time.Now().Add(connect))
+			if err := tlsc.Handshake(); err != nil {
+				c.Close()
 				return nil, &dialError{err: err}
 			}
-			return &deadlineConn{Conn: c, read: read, send: send}, nil
-		},
+			_ = c.SetDeadline(time.Time{})
+			return tlsc, nil
+		}
+		return c, nil
 	}
-	if u.Scheme == "https" {
-		hc.IsTLS = true
-		if tlsCfg != nil {
-			hc.TLSConfig = tlsCfg.Clone()
-		} else {
-			hc.TLSConfig = &tls.Config{ServerName: host, InsecureSkipVerify: true} //nolint:gosec // nginx/APISIX default
+	hc.Dial = func(string) (net.Conn, error) {
+		c, err := dial()
+		if err != nil {
+			return nil, err
 		}
-		if hc.TLSConfig.ServerName == "" && net.ParseIP(host) == nil {
-			hc.TLSConfig.ServerName = host
-		}
+		n.open.Add(1)
+		uc := &upConn{Conn: c, read: read, send: send, node: n, dial: dial}
+		uc.addr.Addr, uc.addr.c = c.LocalAddr(), uc
+		return uc, nil
 	}
 	return hc
 }
@@ -204,33 +244,113 @@ func (e *dialError) Timeout() bool {
 	return errors.As(e.err, &ne) && ne.Timeout()
 }
 
-// deadlineConn arms a fresh deadline before each read and write, so a
-// timeout bounds the wait for the next bytes, not the whole (possibly very
-// long, streamed) exchange.
-type deadlineConn struct {
+// upConn is an upstream connection as fasthttp's pool holds it. It arms a
+// fresh deadline before each read and write, so a timeout bounds the wait
+// for the next bytes, not the whole (possibly very long, streamed)
+// exchange; and it enforces keepalive_pool.requests.
+//
+// A request starts with the first Write after a Read (fasthttp writes the
+// whole request, then reads the response). The proxy closes a connection
+// that served its last request when it releases it (Stream.releaseUpstream).
+// fasthttp pools the connection before the proxy sees responses without a
+// body (HEAD, 204, 304): such a connection is found spent at the start of
+// its next request, and that request goes out on a freshly dialed socket
+// instead, before any byte was written, so the switch is invisible to
+// fasthttp.
+type upConn struct {
 	net.Conn
 	read, send time.Duration
+	node       *Node
+	dial       func() (net.Conn, error)
+	addr       upAddr
+	// served counts the requests started on the current socket.
+	served    int
+	inRequest bool
+	// closed: fasthttp may close from two goroutines (an interrupted body
+	// read, then the pool).
+	closed atomic.Bool
 }
 
-func (c *deadlineConn) Read(p []byte) (int, error) {
+// upAddr is the local address fasthttp records on the response
+// (Response.LocalAddr): it leads the proxy back to the connection.
+type upAddr struct {
+	net.Addr
+	c *upConn
+}
+
+// Handshake tells fasthttp the conn is TLS already when it is (dial did
+// the handshake); for plain conns fasthttp does not look for it.
+func (c *upConn) Handshake() error { return nil }
+
+func (c *upConn) LocalAddr() net.Addr { return &c.addr }
+
+func (c *upConn) Read(p []byte) (int, error) {
+	c.inRequest = false
 	if c.read > 0 {
 		_ = c.Conn.SetReadDeadline(time.Now().Add(c.read))
 	}
 	return c.Conn.Read(p)
 }
 
-func (c *deadlineConn) Write(p []byte) (int, error) {
+func (c *upConn) Write(p []byte) (int, error) {
+	if !c.inRequest {
+		c.inRequest = true
+		if max := c.node.requests; max > 0 && c.served >= max {
+			if err := c.redial(); err != nil {
+				return 0, err
+			}
+		}
+		c.served++
+	}
 	if c.send > 0 {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.send))
 	}
 	return c.Conn.Write(p)
 }
 
+// redial replaces the socket of a spent connection.
+func (c *upConn) redial() error {
+	nc, err := c.dial()
+	if err != nil {
+		return err
+	}
+	c.Conn.Close()
+	c.Conn, c.served = nc, 0
+	c.addr.Addr = nc.LocalAddr()
+	return nil
+}
+
+// spent reports whether the connection served its last request.
+func (c *upConn) spent() bool {
+	return c.node.requests > 0 && c.served >= c.node.requests
+}
+
+func (c *upConn) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	c.node.open.Add(-1)
+	return c.Conn.Close()
+}
+
 // fasthttp sets whole-request deadlines of its own only when its timeouts
 // are configured; they are not, so these are no-ops kept for the interface.
-func (c *deadlineConn) SetDeadline(time.Time) error      { return nil }
-func (c *deadlineConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *deadlineConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *upConn) SetDeadline(time.Time) error      { return nil }
+func (c *upConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *upConn) SetWriteDeadline(time.Time) error { return nil }
+
+// keepAfter reports whether the connection the proxy releases now may stay
+// in the pool: not when it served its last request, nor when the node
+// already keeps keepalive_pool.size idle connections (nginx's keepalive
+// cache bound; here the released connection is the one closed). Called
+// with the node's inflight count still including the releasing request.
+func (n *Node) keepAfter(c *upConn) bool {
+	if c.spent() {
+		return false
+	}
+	idleAfter := n.open.Load() - (n.inflight.Load() - 1)
+	return idleAfter <= int64(n.idle)
+}
 
 // balancer picks a node. tried marks nodes already attempted for this
 // request (by Node.index); pick must avoid them when it can.
