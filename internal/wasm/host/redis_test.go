@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -343,5 +344,52 @@ func TestRespCommand(t *testing.T) {
 	}
 	if !bytes.Equal(respArray("INCR", "hits"), []byte("*2\r\n$4\r\nINCR\r\n$4\r\nhits\r\n")) {
 		t.Error("respArray")
+	}
+}
+
+// allowAll is a NetworkPolicy that allows every IP destination.
+type allowAll struct{}
+
+func (allowAll) Allow(_ context.Context, _, host string, port int) ([]netip.AddrPort, error) {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return nil, err
+	}
+	return []netip.AddrPort{netip.AddrPortFrom(a, uint16(port))}, nil
+}
+
+// TestRedisPoolReplaced: a pool replaced by a new init (other settings)
+// still answers the calls made on it; closing the plugin ends the pools.
+func TestRedisPoolReplaced(t *testing.T) {
+	addr := testRedis(t)
+	host, port, _ := net.SplitHostPort(addr)
+	pn, _ := strconv.Atoi(port)
+	p := &Plugin{log: slog.New(slog.DiscardHandler)}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	mk := func(timeout time.Duration) *redisPool {
+		return &redisPool{p: p, pol: allowAll{}, upstream: "r", host: host, port: pn, timeout: timeout, sem: make(chan struct{}, redisMaxConns)}
+	}
+	old := mk(time.Second)
+	p.setRedisPool("r", old)
+	if reply, err := old.do(respArray("PING")); err != nil || string(reply) != "+PONG\r\n" {
+		t.Fatalf("PING = %q, %v", reply, err)
+	}
+	p.setRedisPool("r", mk(2*time.Second))
+	if p.redisPool("r") == old {
+		t.Fatal("pool not replaced")
+	}
+	if reply, err := old.do(respArray("ECHO", "still")); err != nil || string(reply) != "$5\r\nstill\r\n" {
+		t.Fatalf("replaced pool: %q, %v", reply, err)
+	}
+	if n := len(old.idle); n != 0 {
+		t.Errorf("replaced pool keeps %d idle connections", n)
+	}
+	p.cancel()
+	p.wg.Wait()
+	if p.redisPool("r") != nil {
+		t.Error("pools survive the plugin")
+	}
+	if _, err := old.do(respArray("PING")); err == nil {
+		t.Error("call after the plugin closed succeeded")
 	}
 }
