@@ -129,6 +129,14 @@ func (p *Plugin) setRedisPool(name string, rp *redisPool) {
 		p.redis.pools = map[string]*redisPool{}
 	}
 	old := p.redis.pools[name]
+	// Every instance's root context initialises the same upstream (at
+	// once, when the gateway configures instances concurrently): the same
+	// settings keep the pool and its connections.
+	if old != nil && old.host == rp.host && old.port == rp.port && old.username == rp.username &&
+		old.password == rp.password && old.timeout == rp.timeout {
+		p.redis.mu.Unlock()
+		return
+	}
 	p.redis.pools[name] = rp
 	p.redis.mu.Unlock()
 	if old != nil {
@@ -197,12 +205,6 @@ func hRedisInit(v *vm, s []uint64) abi.Status {
 	if _, err := pol.Allow(ctx, "redis_init", host, port); err != nil {
 		p.log.Warn("wasm redis_init failed", slog.String("upstream", upstream), slog.String("destination", addr), slog.Any("error", err))
 		return abi.StatusInternalFailure
-	}
-	// Every instance's root context initialises the same upstream: the
-	// same settings keep the pool (and its connections).
-	if old := p.redisPool(upstream); old != nil && old.host == host && old.port == port &&
-		old.username == username && old.password == password && old.timeout == timeout {
-		return abi.StatusOK
 	}
 	p.setRedisPool(upstream, &redisPool{
 		p: p, pol: pol, upstream: upstream, host: host, port: port,
