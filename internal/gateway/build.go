@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
-	"sync"
 
 	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/filter"
@@ -37,6 +35,7 @@ type generation struct {
 	version uint64
 	table   *proxy.Table
 	res     []*resource
+	routes  map[string]*builtRoute
 }
 
 // acquire returns the live resource for key, creating it with mk when no
@@ -99,92 +98,35 @@ func upstreamKey(u *config.Upstream) (string, error) {
 	return "upstream\x00" + string(b), nil
 }
 
+func routeEntry(r *config.Route, pr *proxy.Route) router.Route[*proxy.Route] {
+	return router.Route[*proxy.Route]{
+		ID: r.ID, URIs: r.URIs, Hosts: r.Hosts, Methods: r.Methods, Priority: r.Priority, Value: pr,
+	}
+}
+
 func factoryKey(plugin, route, conf string) string {
 	return "plugin\x00" + plugin + "\x00" + route + "\x00" + conf
 }
 
-// configure creates, concurrently, the plugin configurations routes need
-// that no generation has yet, so one plugin's slow on_configure (network
-// I/O, for example) does not add up with every other one. The results are
-// returned by key; the caller acquires them.
-func (gw *Gateway) configure(ctx context.Context, routes *config.Routes) (map[string]io.Closer, error) {
-	type job struct {
-		key, where string
-		w          config.RouteWasm
-		route      string
-		c          io.Closer
-		err        error
-	}
-	var jobs []*job
-	seen := make(map[string]bool)
-	for _, r := range routes.Routes {
-		if !r.Enabled {
-			continue
-		}
-		for _, w := range r.Wasm {
-			key := factoryKey(w.Name, r.ID, w.Conf)
-			if _, live := gw.live[key]; live || seen[key] {
-				continue
-			}
-			seen[key] = true
-			jobs = append(jobs, &job{
-				key: key, w: w, route: r.ID,
-				where: fmt.Sprintf("%s:%d:%d: route %s: plugin %s", routes.File, r.Line, r.Column, r.ID, w.Name),
-			})
-		}
-	}
-	var wg sync.WaitGroup
-	for _, j := range jobs {
-		p, ok := gw.plugins[j.w.Name]
-		if !ok {
-			j.err = errors.New("not loaded (declared in config.yaml? config.yaml changes need a restart)")
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f, err := p.NewFactory(ctx, j.route, []byte(j.w.Conf))
-			if err == nil {
-				j.c = f
-			}
-			j.err = err
-		}()
-	}
-	wg.Wait()
-	out := make(map[string]io.Closer, len(jobs))
-	var errs []error
-	for _, j := range jobs {
-		if j.err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", j.where, j.err))
-			continue
-		}
-		out[j.key] = j.c
-	}
-	if len(errs) > 0 {
-		for _, c := range out {
-			c.Close()
-		}
-		return nil, errors.Join(errs...)
-	}
-	return out, nil
+// builtRoute is one route of a generation, kept so that a later generation
+// can carry it over while the route's new configuration is not ready.
+type builtRoute struct {
+	entry router.Route[*proxy.Route]
+	res   []*resource
 }
 
 // build compiles routes into a generation, reusing the plugin
 // configurations and upstreams of live generations where they are
-// unchanged. The caller holds gw.mu. On error nothing stays acquired and the
-// error names the route (file:line) and the plugin.
-func (gw *Gateway) build(ctx context.Context, routes *config.Routes, version uint64) (_ *generation, err error) {
-	fresh, err := gw.configure(ctx, routes)
-	if err != nil {
-		return nil, err
-	}
-	g := &generation{version: version}
+// unchanged. A route whose plugin configuration is not live (still being
+// configured, or rejected after the reload was accepted) keeps its previous
+// version when the current generation has one, and otherwise answers 503
+// until it is ready. The caller holds gw.mu. On error nothing stays
+// acquired and the error names the route (file:line) and the plugin.
+func (gw *Gateway) build(routes *config.Routes, version uint64) (_ *generation, err error) {
+	g := &generation{version: version, routes: make(map[string]*builtRoute)}
 	defer func() {
 		if err != nil {
 			gw.release(g)
-		}
-		for _, c := range fresh { // configured but not used after an error
-			c.Close()
 		}
 	}()
 
@@ -194,6 +136,13 @@ func (gw *Gateway) build(ctx context.Context, routes *config.Routes, version uin
 			continue
 		}
 		where := fmt.Sprintf("%s:%d:%d: route %s", routes.File, r.Line, r.Column, r.ID)
+		if waiting := gw.notReady(r); waiting != "" {
+			br := gw.carryOver(g, r, waiting)
+			g.routes[r.ID] = br
+			rts = append(rts, br.entry)
+			continue
+		}
+		first := len(g.res)
 		var up *proxy.Upstream
 		if r.Upstream != nil {
 			key, err := upstreamKey(r.Upstream)
@@ -219,9 +168,7 @@ func (gw *Gateway) build(ctx context.Context, routes *config.Routes, version uin
 		for _, w := range r.Wasm {
 			key := factoryKey(w.Name, r.ID, w.Conf)
 			c, err := gw.acquire(g, key, func() (io.Closer, error) {
-				c := fresh[key]
-				delete(fresh, key)
-				return c, nil
+				return nil, errors.New("plugin configuration is not live") // notReady saw to it
 			})
 			if err != nil {
 				return nil, fmt.Errorf("%s: plugin %s: %w", where, w.Name, err)
@@ -238,9 +185,9 @@ func (gw *Gateway) build(ctx context.Context, routes *config.Routes, version uin
 		for _, f := range fs {
 			pr.Filters = append(pr.Filters, f.f)
 		}
-		rts = append(rts, router.Route[*proxy.Route]{
-			ID: r.ID, URIs: r.URIs, Hosts: r.Hosts, Methods: r.Methods, Priority: r.Priority, Value: pr,
-		})
+		br := &builtRoute{entry: routeEntry(r, pr), res: g.res[first:len(g.res):len(g.res)]}
+		g.routes[r.ID] = br
+		rts = append(rts, br.entry)
 	}
 	rt, err := router.New(rts)
 	if err != nil {

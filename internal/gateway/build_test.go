@@ -9,10 +9,11 @@ import (
 	"testing"
 
 	"github.com/heimdallgw/heimdall/internal/config"
+	"github.com/heimdallgw/heimdall/internal/store"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
 
-// A plugin conf the plugin rejects makes build return an error naming the
+// A plugin conf the plugin rejects makes Apply return an error naming the
 // route and the plugin (it used to panic: the deferred cleanup closed the
 // generation through the named result, already set to nil by `return nil, err`).
 func TestBuildRejectedPluginConf(t *testing.T) {
@@ -60,13 +61,15 @@ func TestBuildRejectedPluginConf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gen, err := gw.build(ctx, routes, 1)
+	err = gw.Apply(ctx, &store.Snapshot{Main: m, Routes: routes, Version: 1})
 	if err == nil {
-		t.Fatal("build accepted a conf the plugin rejects")
+		t.Fatal("Apply accepted a conf the plugin rejects")
 	}
-	if gen != nil {
-		t.Errorf("build returned a generation with its error")
+	gw.mu.Lock()
+	if gw.cur != nil || len(gw.live) != 0 {
+		t.Errorf("a rejected snapshot left routes (%v) or live resources (%d)", gw.cur != nil, len(gw.live))
 	}
+	gw.mu.Unlock()
 	for _, want := range []string{"route bad", "plugin heimdall"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)

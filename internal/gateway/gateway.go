@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/filter"
@@ -37,15 +38,24 @@ type Gateway struct {
 	// proxy_http_call; replaced on every Apply.
 	upstreams atomic.Pointer[map[string]string]
 
-	// mu serialises Apply and guards live; cur is the generation being
-	// served.
-	mu  sync.Mutex
-	cur *generation
+	// configureWait bounds how long Apply waits for on_configure.
+	configureWait time.Duration
+
+	// mu guards the fields below; cur is the generation being served, snap
+	// the snapshot it was built from.
+	mu     sync.Mutex
+	cur    *generation
+	snap   *store.Snapshot
+	closed bool
 	// live holds the plugin configurations and upstreams some generation
-	// uses, by key (see resource).
+	// uses (or is about to), by key (see resource).
 	live map[string]*resource
-	// retiring tracks old generations waiting for their requests to finish.
-	retiring sync.WaitGroup
+	// jobs are plugin configurations being made in the background; failed
+	// those rejected after their snapshot was applied (until the next one).
+	jobs   map[string]*job
+	failed map[string]error
+	// bg tracks retiring generations and job watchers.
+	bg sync.WaitGroup
 }
 
 // New loads every wasm plugin of m and returns a Gateway with no routes
@@ -57,6 +67,10 @@ func New(ctx context.Context, m *config.Main, logs *Logs) (_ *Gateway, err error
 		plugins: make(map[string]*host.Plugin),
 		shared:  host.NewShared(),
 		live:    make(map[string]*resource),
+		jobs:    make(map[string]*job),
+		failed:  make(map[string]error),
+
+		configureWait: DefaultConfigureWait,
 	}
 	defer func() {
 		if err != nil {
@@ -182,39 +196,6 @@ func upstreamAddrs(r *config.Routes) map[string]string {
 // Proxy is the request handler the listeners serve.
 func (gw *Gateway) Proxy() *proxy.Proxy { return gw.proxy }
 
-// Apply builds the routes of s and swaps them in. Requests in flight finish
-// on the generation they started with; that generation is closed once they
-// have. On error nothing changes: the current routes keep serving.
-func (gw *Gateway) Apply(ctx context.Context, s *store.Snapshot) error {
-	gw.mu.Lock()
-	defer gw.mu.Unlock()
-	gen, err := gw.build(ctx, s.Routes, s.Version)
-	if err != nil {
-		return err
-	}
-	addrs := upstreamAddrs(s.Routes)
-	gw.upstreams.Store(&addrs)
-	old := gw.cur
-	gw.cur = gen
-	gw.proxy.SetRoutes(gen.table)
-	if old != nil {
-		gw.retiring.Add(1)
-		go func() {
-			defer gw.retiring.Done()
-			// Waits for the requests still using old; no deadline: a
-			// request ends by its own timeouts.
-			if err := old.table.Retire(context.WithoutCancel(ctx)); err != nil {
-				gw.log.Warn("retiring routes", "version", old.version, "err", err)
-			}
-			if err := gw.releaseLocked(old); err != nil {
-				gw.log.Warn("closing old routes", "version", old.version, "err", err)
-			}
-		}()
-	}
-	gw.log.Info("routes applied", "file", s.Routes.File, "version", s.Version, "routes", len(s.Routes.Routes))
-	return nil
-}
-
 // releaseLocked is release for a generation no Apply is building.
 func (gw *Gateway) releaseLocked(g *generation) error {
 	gw.mu.Lock()
@@ -223,11 +204,12 @@ func (gw *Gateway) releaseLocked(g *generation) error {
 }
 
 // Close releases everything once the listeners have stopped: the current
-// routes (after their requests finished), retired ones, and the plugins.
+// routes (after their requests finished), retired ones, background
+// configuration, and the plugins.
 func (gw *Gateway) Close(ctx context.Context) error {
 	gw.mu.Lock()
 	cur := gw.cur
-	gw.cur = nil
+	gw.cur, gw.snap, gw.closed = nil, nil, true
 	gw.mu.Unlock()
 	var errs []error
 	if cur != nil {
@@ -236,8 +218,14 @@ func (gw *Gateway) Close(ctx context.Context) error {
 		}
 		errs = append(errs, gw.releaseLocked(cur))
 	}
-	gw.retiring.Wait()
+	// Closing the plugins ends on_configure calls still running (their
+	// context is the plugin's), so the job watchers can finish.
 	errs = append(errs, gw.closePlugins(ctx))
+	gw.bg.Wait()
+	gw.mu.Lock()
+	gw.collect() // closes what finished after closed was set
+	gw.sweep()
+	gw.mu.Unlock()
 	return errors.Join(errs...)
 }
 

@@ -77,7 +77,7 @@ func TestReloadReusesUnchangedResources(t *testing.T) {
 	if err := gw.Apply(ctx, routes("3", "127.0.0.1:2")); err != nil {
 		t.Fatal(err)
 	}
-	gw.retiring.Wait()
+	gw.bg.Wait()
 	after := liveOf()
 	if len(after) != 4 {
 		t.Fatalf("after reload: %d live resources, want 4 (the old conf of b released)", len(after))

@@ -20,6 +20,10 @@ type RunOptions struct {
 	// ReloadInterval is how often apisix.yaml is polled; zero is the store's
 	// default (1s).
 	ReloadInterval time.Duration
+	// ConfigureWait bounds how long an apply waits for plugins'
+	// on_configure before installing the routes that are ready; zero means
+	// DefaultConfigureWait.
+	ConfigureWait time.Duration
 	// Ready, when set, is called once every listener is bound and the
 	// first routes are applied, with the bound addresses (plain first, then
 	// TLS), so tests can listen on port 0.
@@ -35,6 +39,9 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 	gw, err := New(ctx, m, logs)
 	if err != nil {
 		return err
+	}
+	if opts.ConfigureWait > 0 {
+		gw.configureWait = opts.ConfigureWait
 	}
 	closeCtx := context.WithoutCancel(ctx)
 	defer func() {

@@ -322,13 +322,24 @@ func (e *Engine) CustomSection(name string) ([]byte, bool) {
 // Slots returns the instance slots (len = pool size).
 func (e *Engine) Slots() []*Slot { return e.slots }
 
-// Pick returns a slot for a new stream, round-robin.
+// Pick returns a slot for a new stream: round-robin, skipping slots busy
+// with a guest call when a free one exists, so a stream does not queue
+// behind a long callback (an on_configure doing network I/O, say) while
+// another instance idles.
 func (e *Engine) Pick() *Slot {
 	e.nextMu.Lock()
 	i := e.next
 	e.next++
 	e.nextMu.Unlock()
-	return e.slots[int(i%uint32(len(e.slots)))]
+	n := uint32(len(e.slots))
+	for k := uint32(0); k < n; k++ {
+		s := e.slots[int((i+k)%n)]
+		if s.mu.TryLock() {
+			s.mu.Unlock()
+			return s
+		}
+	}
+	return e.slots[int(i%n)]
 }
 
 // Close discards every instance and the runtime.

@@ -279,19 +279,41 @@ func (p *Plugin) NewFactory(ctx context.Context, key string, conf []byte) (*Fact
 		return nil, fmt.Errorf("wasm plugin %s: %w", p.cfg.Name, engine.ErrClosed)
 	}
 	p.mu.Unlock()
-	slot := p.eng.Slots()[0]
-	inst, err := slot.Lock(p.ctx)
-	if err == nil {
-		_, err = p.vmOf(inst).root(f)
+	// Configure every instance now rather than when a request first lands
+	// on one: on_configure may do slow work (network I/O through the socket
+	// ABI), which belongs to the reload, not to a request. One instance at
+	// a time, so the others keep serving (Engine.Pick prefers a free one).
+	// Instances replaced after a failure are configured lazily.
+	slots := p.eng.Slots()
+	errs := make([]error, len(slots))
+	for i, slot := range slots {
+		inst, err := slot.Lock(p.ctx)
+		if err == nil {
+			_, err = p.vmOf(inst).root(f)
+		}
+		slot.Unlock()
+		if errs[i] = err; err != nil {
+			break
+		}
 	}
-	slot.Unlock()
-	if err != nil {
-		return nil, fmt.Errorf("route %s: %w", key, err)
+	if firstErr(errs) != nil {
+		f.Close() // the root contexts the other instances created
+		// The caller names the route (the gateway with apisix.yaml's line).
+		return nil, firstErr(errs)
 	}
 	p.mu.Lock()
 	p.factories[f] = struct{}{}
 	p.mu.Unlock()
 	return f, nil
+}
+
+func firstErr(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Name implements filter.Factory.
