@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
 
 func runCmd(args ...string) (code int, stdout, stderr string) {
@@ -24,6 +26,19 @@ func runCmd(args ...string) (code int, stdout, stderr string) {
 }
 
 func TestCommands(t *testing.T) {
+	// The demo config names build/plugins/heimdall.wasm (make plugins).
+	demoPlugin := "../../build/plugins/heimdall.wasm"
+	if _, err := os.Stat(demoPlugin); err != nil {
+		built := wasmbuild.MustBuild(t, "plugins/heimdall")
+		b, err := os.ReadFile(built)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Dir(demoPlugin), 0o755)
+		if err := os.WriteFile(demoPlugin, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tests := []struct {
 		name       string
 		args       []string
@@ -35,6 +50,8 @@ func TestCommands(t *testing.T) {
 		{"unknown", []string{"serve"}, 2, "", `unknown command "serve"`},
 		{"validate demo", []string{"validate", "-c", "../../conf/config.yaml"}, 0, "apisix.yaml: ok (1 routes, 1 upstreams)", ""},
 		{"validate missing", []string{"validate", "-c", "nothere.yaml"}, 1, "", "nothere.yaml: cannot read file"},
+		{"validate missing plugin file", []string{"validate", "-c", "testdata/missing-plugin/config.yaml"}, 1, "",
+			"config.yaml:4:7: wasm.plugins[0].file: cannot read"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,7 +242,12 @@ func TestREADMEConfigValidates(t *testing.T) {
 	if len(blocks) < 2 {
 		t.Fatalf("README has %d yaml blocks, want config.yaml and apisix.yaml", len(blocks))
 	}
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "conf")
+	// validate checks that plugin files exist (it does not compile them):
+	// the example's ../build/plugins/heimdall.wasm.
+	os.MkdirAll(filepath.Join(dir, "..", "build", "plugins"), 0o755)
+	os.WriteFile(filepath.Join(dir, "..", "build", "plugins", "heimdall.wasm"), nil, 0o644)
+	os.MkdirAll(dir, 0o755)
 	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(blocks[0]), 0o644)
 	os.WriteFile(filepath.Join(dir, "apisix.yaml"), []byte(blocks[1]), 0o644)
 	if code, out, errOut := runCmd("validate", "-c", filepath.Join(dir, "config.yaml")); code != 0 {

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/heimdallgw/heimdall/internal/config"
 )
@@ -44,6 +45,18 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	m, r, err := loadConfig(*c, *routes)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	// The files must exist for `run`; compiling them is left to `run`.
+	missing := false
+	for i, p := range m.Wasm.Plugins {
+		if _, err := os.Stat(p.File); err != nil {
+			fmt.Fprintf(stderr, "%s:%d:%d: wasm.plugins[%d].file: cannot read %s (wrong path, or not built yet? `make plugins` builds the bundled ones)\n",
+				m.File, p.Line, p.Column, i, p.File)
+			missing = true
+		}
+	}
+	if missing {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d wasm plugins)\n%s: ok (%d routes, %d upstreams)\n",
