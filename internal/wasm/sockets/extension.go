@@ -247,3 +247,8 @@ func (in *instance) allow(op string, ap netip.AddrPort) bool {
 func (e *Extension) refused(op, dest, reason string) {
 	e.log.Warn("plugin network access refused", "plugin", e.plugin, "op", op, "destination", dest, "reason", reason)
 }
+
+// deadlineExceeded is the refusal reason when the policy deadline passes.
+func (e *Extension) deadlineExceeded() string {
+	return "deadline " + e.policy.deadline.String() + " exceeded"
+}

@@ -14,44 +14,22 @@ const (
 
 // fdRead: (fd, iovs, iovs_len, *nread) on a socket.
 func fdRead(c *call) errno {
-	s, e := c.sock(c.p[0])
+	s, bufs, e := c.sockIovecs()
 	if e != errnoSuccess {
 		return e
-	}
-	bufs := c.m.iovecs(c.p[1], c.p[2])
-	if c.m.fault {
-		return errnoFault
 	}
 	n, _, _, e := c.recv("fd_read", s, bufs, 0)
-	if e != errnoSuccess {
-		return e
-	}
-	c.m.putU32(c.p[3], uint32(n))
-	if c.m.fault {
-		return errnoFault
-	}
-	return errnoSuccess
+	return c.putCount(c.p[3], n, e)
 }
 
 // fdWrite: (fd, iovs, iovs_len, *nwritten) on a socket.
 func fdWrite(c *call) errno {
-	s, e := c.sock(c.p[0])
+	s, bufs, e := c.sockIovecs()
 	if e != errnoSuccess {
 		return e
-	}
-	bufs := c.m.iovecs(c.p[1], c.p[2])
-	if c.m.fault {
-		return errnoFault
 	}
 	n, e := c.send("fd_write", s, bufs, s.peer)
-	if e != errnoSuccess {
-		return e
-	}
-	c.m.putU32(c.p[3], uint32(n))
-	if c.m.fault {
-		return errnoFault
-	}
-	return errnoSuccess
+	return c.putCount(c.p[3], n, e)
 }
 
 // fdClose: (fd) on a socket.
@@ -88,10 +66,7 @@ func fdFdstatGet(c *call) errno {
 	const rights = 1<<1 | 1<<6 | 1<<3 | 1<<27 | 1<<28 | 1<<29
 	c.m.putU64(out+8, rights)
 	c.m.putU64(out+16, rights)
-	if c.m.fault {
-		return errnoFault
-	}
-	return errnoSuccess
+	return c.m.errno()
 }
 
 // fdFdstatSetFlags: (fd, flags) on a socket; only NONBLOCK is meaningful.
@@ -244,7 +219,7 @@ func pollOneoff(c *call) errno {
 					s.sock.timedOut = true
 					peer := s.sock.peer
 					s.sock.mu.Unlock()
-					c.in.ext.refused("poll_oneoff", peer.String(), "deadline "+c.in.ext.policy.deadline.String()+" exceeded")
+					c.in.ext.refused("poll_oneoff", peer.String(), c.in.ext.deadlineExceeded())
 					event(s, errnoSuccess, 0)
 				}
 			}
@@ -258,10 +233,7 @@ func pollOneoff(c *call) errno {
 		}
 		if n > 0 {
 			c.m.putU32(c.p[3], n)
-			if c.m.fault {
-				return errnoFault
-			}
-			return errnoSuccess
+			return c.m.errno()
 		}
 		if !deadline.IsZero() {
 			if timer == nil {

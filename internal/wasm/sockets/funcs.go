@@ -38,10 +38,24 @@ func (c *call) opDeadline(guest time.Duration) (deadline time.Time, policy bool)
 
 func (c *call) deadlineErr(op string, s *socket, policy bool) errno {
 	if policy {
-		c.in.ext.refused(op, s.peer.String(), "deadline "+c.in.ext.policy.deadline.String()+" exceeded")
+		c.in.ext.refused(op, s.peer.String(), c.in.ext.deadlineExceeded())
 		return errnoTimedout
 	}
 	return errnoAgain
+}
+
+// wait waits, with s.mu held, until ready holds or the operation's deadline
+// (see opDeadline, with the guest's timeout guest) passes; s.mu is held
+// again when it returns.
+func (c *call) wait(op string, s *socket, guest time.Duration, ready func() bool) errno {
+	deadline, policy := c.opDeadline(guest)
+	if err := s.waitFor(c.ctx, deadline, ready); err != nil {
+		if errors.Is(err, errWaitDeadline) {
+			return c.deadlineErr(op, s, policy)
+		}
+		return toErrno(err)
+	}
+	return errnoSuccess
 }
 
 func (c *call) sock(fd uint32) (*socket, errno) {
@@ -50,6 +64,34 @@ func (c *call) sock(fd uint32) (*socket, errno) {
 		return nil, errnoBadf
 	}
 	return s, errnoSuccess
+}
+
+// sockIovecs decodes the (fd, iovs, iovs_len) that the read and write
+// functions start with.
+func (c *call) sockIovecs() (*socket, [][]byte, errno) {
+	s, e := c.sock(c.p[0])
+	if e != errnoSuccess {
+		return nil, nil, e
+	}
+	bufs := c.m.iovecs(c.p[1], c.p[2])
+	if c.m.fault {
+		return nil, nil, errnoFault
+	}
+	return s, bufs, errnoSuccess
+}
+
+// putCount answers e, or when e is success writes the byte count n to *ptr.
+func (c *call) putCount(ptr uint32, n int, e errno) errno {
+	if e != errnoSuccess {
+		return e
+	}
+	c.m.putU32(ptr, uint32(n))
+	return c.m.errno()
+}
+
+// tooManySockets logs the refusal of a new socket by max_sockets.
+func (c *call) tooManySockets(op, dest string) {
+	c.in.ext.refused(op, dest, "max_sockets "+strconv.Itoa(c.in.ext.policy.maxSockets)+" reached")
 }
 
 // sockOpen: (af, socktype, *fd).
@@ -69,7 +111,7 @@ func sockOpen(c *call) errno {
 	// Nothing touches the network before those checks.
 	fd, e := c.in.add(newSocket(af, st))
 	if e != errnoSuccess {
-		c.in.ext.refused("sock_open", "-", "max_sockets "+strconv.Itoa(c.in.ext.policy.maxSockets)+" reached")
+		c.tooManySockets("sock_open", "-")
 		return e
 	}
 	c.m.putU32(c.p[2], fd)
@@ -179,13 +221,9 @@ func sockAccept(c *call) errno {
 		return errnoInval
 	}
 	if !s.nonblock {
-		deadline, policy := c.opDeadline(s.rcvTimeo)
-		if err := s.waitFor(c.ctx, deadline, s.readable); err != nil {
+		if e := c.wait("sock_accept", s, s.rcvTimeo, s.readable); e != errnoSuccess {
 			s.mu.Unlock()
-			if errors.Is(err, errWaitDeadline) {
-				return c.deadlineErr("sock_accept", s, policy)
-			}
-			return toErrno(err)
+			return e
 		}
 	}
 	if s.closed {
@@ -210,7 +248,7 @@ func sockAccept(c *call) errno {
 	ns.startStream(conn, c.in.ext.policy.maxBytes)
 	fd, e := c.in.add(ns)
 	if e != errnoSuccess {
-		c.in.ext.refused("sock_accept", conn.RemoteAddr().String(), "max_sockets "+strconv.Itoa(c.in.ext.policy.maxSockets)+" reached")
+		c.tooManySockets("sock_accept", conn.RemoteAddr().String())
 		ns.close()
 		return e
 	}
@@ -342,12 +380,8 @@ func (c *call) recv(op string, s *socket, bufs [][]byte, flags uint32) (n int, f
 		return 0, from, 0, errnoNotconn
 	}
 	if !s.nonblock {
-		deadline, policy := c.opDeadline(s.rcvTimeo)
-		if err := s.waitFor(c.ctx, deadline, s.readable); err != nil {
-			if errors.Is(err, errWaitDeadline) {
-				return 0, from, 0, c.deadlineErr(op, s, policy)
-			}
-			return 0, from, 0, toErrno(err)
+		if e := c.wait(op, s, s.rcvTimeo, s.readable); e != errnoSuccess {
+			return 0, from, 0, e
 		}
 	}
 	peek := flags&riflagPeek != 0
@@ -471,13 +505,9 @@ func (c *call) send(op string, s *socket, bufs [][]byte, dest netip.AddrPort) (i
 
 // sockRecv: (fd, iovs, iovs_len, riflags, *n, *roflags).
 func sockRecv(c *call) errno {
-	s, e := c.sock(c.p[0])
+	s, bufs, e := c.sockIovecs()
 	if e != errnoSuccess {
 		return e
-	}
-	bufs := c.m.iovecs(c.p[1], c.p[2])
-	if c.m.fault {
-		return errnoFault
 	}
 	n, _, ro, e := c.recv("sock_recv", s, bufs, c.p[3])
 	if e != errnoSuccess {
@@ -485,22 +515,15 @@ func sockRecv(c *call) errno {
 	}
 	c.m.putU32(c.p[4], uint32(n))
 	c.m.putU16(c.p[5], uint16(ro))
-	if c.m.fault {
-		return errnoFault
-	}
-	return errnoSuccess
+	return c.m.errno()
 }
 
 // sockRecvFrom: V1 (fd, iovs, iovs_len, *addr, riflags, *n, *roflags);
 // V2 (fd, iovs, iovs_len, *addr, riflags, *port, *n, *roflags).
 func sockRecvFrom(c *call) errno {
-	s, e := c.sock(c.p[0])
+	s, bufs, e := c.sockIovecs()
 	if e != errnoSuccess {
 		return e
-	}
-	bufs := c.m.iovecs(c.p[1], c.p[2])
-	if c.m.fault {
-		return errnoFault
 	}
 	n, from, ro, e := c.recv("sock_recv_from", s, bufs, c.p[4])
 	if e != errnoSuccess {
@@ -521,42 +544,24 @@ func sockRecvFrom(c *call) errno {
 	}
 	c.m.putU32(out[0], uint32(n))
 	c.m.putU16(out[1], uint16(ro))
-	if c.m.fault {
-		return errnoFault
-	}
-	return errnoSuccess
+	return c.m.errno()
 }
 
 // sockSend: (fd, iovs, iovs_len, siflags, *n).
 func sockSend(c *call) errno {
-	s, e := c.sock(c.p[0])
+	s, bufs, e := c.sockIovecs()
 	if e != errnoSuccess {
 		return e
-	}
-	bufs := c.m.iovecs(c.p[1], c.p[2])
-	if c.m.fault {
-		return errnoFault
 	}
 	n, e := c.send("sock_send", s, bufs, netip.AddrPort{})
-	if e != errnoSuccess {
-		return e
-	}
-	c.m.putU32(c.p[4], uint32(n))
-	if c.m.fault {
-		return errnoFault
-	}
-	return errnoSuccess
+	return c.putCount(c.p[4], n, e)
 }
 
 // sockSendTo: (fd, iovs, iovs_len, *addr, port, siflags, *n).
 func sockSendTo(c *call) errno {
-	s, e := c.sock(c.p[0])
+	s, bufs, e := c.sockIovecs()
 	if e != errnoSuccess {
 		return e
-	}
-	bufs := c.m.iovecs(c.p[1], c.p[2])
-	if c.m.fault {
-		return errnoFault
 	}
 	ap, e := c.addrPort(s, c.p[3], c.p[4])
 	if e != errnoSuccess {
@@ -568,14 +573,7 @@ func sockSendTo(c *call) errno {
 		return errnoAcces
 	}
 	n, e := c.send("sock_send_to", s, bufs, ap)
-	if e != errnoSuccess {
-		return e
-	}
-	c.m.putU32(c.p[6], uint32(n))
-	if c.m.fault {
-		return errnoFault
-	}
-	return errnoSuccess
+	return c.putCount(c.p[6], n, e)
 }
 
 // sockShutdown: (fd, how) with how 1 = read, 2 = write, 3 = both.
@@ -677,10 +675,7 @@ func sockGetsockopt(c *call) errno {
 		c.m.putU32(c.p[3], v)
 		c.m.putU32(c.p[4], 4)
 	}
-	if c.m.fault {
-		return errnoFault
-	}
-	return errnoSuccess
+	return c.m.errno()
 }
 
 // sockSetsockopt: (fd, level, name, *val, val_len). Timeouts take a timeval
@@ -789,10 +784,7 @@ func sockAddr(peer bool) func(c *call) errno {
 			portPtr = c.p[3]
 		}
 		c.m.putU32(portPtr, uint32(ap.Port()))
-		if c.m.fault {
-			return errnoFault
-		}
-		return errnoSuccess
+		return c.m.errno()
 	}
 }
 
@@ -901,7 +893,7 @@ func sockGetaddrinfo(c *call) errno {
 		res, err := ext.resolver.LookupNetIP(ctx, nw, node)
 		if err != nil {
 			if ctx.Err() != nil && c.ctx.Err() == nil {
-				ext.refused("sock_getaddrinfo", node, "deadline "+ext.policy.deadline.String()+" exceeded")
+				ext.refused("sock_getaddrinfo", node, ext.deadlineExceeded())
 				return errnoTimedout
 			}
 			return toErrno(err)

@@ -94,6 +94,14 @@ func (x *mem) write(off uint32, b []byte) {
 	}
 }
 
+// errno answers EFAULT if an access was out of range, else success.
+func (x *mem) errno() errno {
+	if x.fault {
+		return errnoFault
+	}
+	return errnoSuccess
+}
+
 // maxIovecs bounds an iovec array (IOV_MAX).
 const maxIovecs = 1024
 
@@ -163,8 +171,5 @@ func (x *mem) putAddress(ptr uint32, ip []byte) errno {
 	default:
 		return errnoInval
 	}
-	if x.fault {
-		return errnoFault
-	}
-	return errnoSuccess
+	return x.errno()
 }
