@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,7 +82,10 @@ func fillResponse(x *filter.Exchange, contentType string) {
 
 // exchange runs one request through a chain of factories the way
 // proxy.Proxy does: request headers (and body), response headers, response
-// body when a filter wants it, log, done.
+// body when a filter wants it, log, done. Bodies are copied into x's
+// scratch buffer first, as the proxy reads each chunk into its own buffer:
+// filters may rewrite a chunk in place, and the next request must see the
+// original bytes again.
 func exchange(ctx context.Context, x *filter.Exchange, facs []filter.Factory, reqBody, respBody []byte, respType string) error {
 	x.Reset()
 	fillRequest(x, reqBody != nil)
@@ -94,7 +98,7 @@ func exchange(ctx context.Context, x *filter.Exchange, facs []filter.Factory, re
 		return err
 	}
 	if reqBody != nil && c.WantsRequestBody() {
-		if _, err := c.RequestBody(ctx, reqBody, true); err != nil {
+		if _, err := c.RequestBody(ctx, scratch(x, reqBody), true); err != nil {
 			return err
 		}
 	}
@@ -107,7 +111,7 @@ func exchange(ctx context.Context, x *filter.Exchange, facs []filter.Factory, re
 		const chunk = 32 << 10
 		for off := 0; off < len(respBody); off += chunk {
 			end := min(off+chunk, len(respBody))
-			if _, err := c.ResponseBody(ctx, respBody[off:end], end == len(respBody)); err != nil {
+			if _, err := c.ResponseBody(ctx, scratch(x, respBody[off:end]), end == len(respBody)); err != nil {
 				return err
 			}
 		}
@@ -117,6 +121,20 @@ func exchange(ctx context.Context, x *filter.Exchange, facs []filter.Factory, re
 	}
 	c.Log()
 	return nil
+}
+
+// scratches are the per-Exchange chunk buffers of scratch.
+var scratches sync.Map // *filter.Exchange → *[]byte
+
+// scratch copies b into a buffer owned by x and returns the copy.
+func scratch(x *filter.Exchange, b []byte) []byte {
+	v, ok := scratches.Load(x)
+	if !ok {
+		v, _ = scratches.LoadOrStore(x, new([]byte))
+	}
+	p := v.(*[]byte)
+	*p = append((*p)[:0], b...)
+	return *p
 }
 
 var smallBody = []byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")

@@ -375,7 +375,7 @@ func bench(ctx context.Context, o *options, stdout io.Writer) (err error) {
 				return err
 			}
 			v.closed = append(v.closed, cr)
-			or, err := e.openRun(ctx, v, o.openFraction*cr.RPS)
+			or, err := e.openRun(ctx, v, max(1, o.openFraction*cr.RPS))
 			if err != nil {
 				return err
 			}
@@ -549,7 +549,30 @@ func (e *env) deltas(a, b snapshot, genCPU float64) (sut, load, foreign, wall fl
 	return sut, load, foreign, wall
 }
 
+// waitIdle waits (at most 20 s) until the system under test has used less
+// than 2 ms of CPU in 100 ms: a slow variant may still be working through
+// requests the load generator gave up on, and that must not run on the SUT
+// CPU during the next measurement.
+func (e *env) waitIdle(ctx context.Context) {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		var before float64
+		for _, t := range e.targets {
+			before += t.proc.cpu()
+		}
+		time.Sleep(100 * time.Millisecond)
+		var after float64
+		for _, t := range e.targets {
+			after += t.proc.cpu()
+		}
+		if after-before < 0.002 {
+			return
+		}
+	}
+}
+
 func (e *env) closedRun(ctx context.Context, v *variant) (closedRun, error) {
+	e.waitIdle(ctx)
 	a := e.snap(v.t)
 	w, err := runWrk(ctx, e.o.loadCPU, "http://"+v.t.addr+v.path, e.o.conns, e.o.duration, v.script)
 	if err != nil {
@@ -572,12 +595,16 @@ func (e *env) openRun(ctx context.Context, v *variant, rate float64) (openRun, e
 	if err != nil {
 		return openRun{}, err
 	}
+	// Enough connections that none waits at this rate unless the SUT
+	// stalls (Little's law with a generous 10 ms per request), at most -conns.
+	conns := min(e.o.conns, max(8, int(rate/100)))
 	args := []string{"-c", e.o.loadCPU, self, "openloop", "-addr", v.t.addr, "-path", v.path,
 		"-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-duration", e.o.openDuration.String(),
-		"-conns", strconv.Itoa(e.o.conns)}
+		"-conns", strconv.Itoa(conns)}
 	if v.bodyFile != "" {
 		args = append(args, "-body", v.bodyFile)
 	}
+	e.waitIdle(ctx)
 	a := e.snap(v.t)
 	cmd := exec.CommandContext(ctx, "taskset", args...)
 	// Two Ps on the one load CPU: the pacer's thread sleeps in nanosleep

@@ -13,8 +13,9 @@ import (
 )
 
 // profile runs the gateway built with a pprof listener (heimdall-pprof)
-// under wrk load, once with no plugin and once with the headers plugin, and
-// saves a CPU profile of each plus its `go tool pprof -top` text.
+// under wrk load (GET with no plugin, the headers plugin and the heimdall
+// plugin; 64 KiB POSTs with no plugin) and saves a CPU profile of each plus
+// its `go tool pprof -top` text.
 func profile(ctx context.Context, e *env, stdout io.Writer) error {
 	o := e.o
 	if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
@@ -24,11 +25,19 @@ func profile(ctx context.Context, e *env, stdout io.Writer) error {
 		return err
 	}
 	secs := max(int(o.duration.Seconds()), 5)
-	for _, spec := range []heimdallSpec{
-		{name: "none"},
-		{name: "headers", plugin: "headers", conf: confHeaders},
-		{name: "heimdall-warn", plugin: "heimdall", conf: confHeimdall, errorLevel: "warn", accessLog: true},
+	for _, pr := range []struct {
+		spec heimdallSpec
+		wkey string // "" = GET
+	}{
+		{heimdallSpec{name: "none"}, ""},
+		{heimdallSpec{name: "headers", plugin: "headers", conf: confHeaders}, ""},
+		{heimdallSpec{name: "heimdall-warn", plugin: "heimdall", conf: confHeimdall, errorLevel: "warn", accessLog: true}, ""},
+		{heimdallSpec{name: "none-post64k"}, "post64k"},
 	} {
+		spec, path, script := pr.spec, "/", ""
+		if pr.wkey != "" {
+			path, script = "/echo", e.scripts[pr.wkey]
+		}
 		port, err := freePort()
 		if err != nil {
 			return err
@@ -41,12 +50,12 @@ func profile(ctx context.Context, e *env, stdout io.Writer) error {
 			return err
 		}
 		// Warm up, then profile the middle of a longer wrk run.
-		if _, err := runWrk(ctx, o.loadCPU, "http://"+t.addr+"/", o.conns, 2*time.Second, ""); err != nil {
+		if _, err := runWrk(ctx, o.loadCPU, "http://"+t.addr+path, o.conns, 2*time.Second, script); err != nil {
 			return err
 		}
 		done := make(chan error, 1)
 		go func() {
-			_, err := runWrk(ctx, o.loadCPU, "http://"+t.addr+"/", o.conns, time.Duration(secs+2)*time.Second, "")
+			_, err := runWrk(ctx, o.loadCPU, "http://"+t.addr+path, o.conns, time.Duration(secs+2)*time.Second, script)
 			done <- err
 		}()
 		time.Sleep(time.Second)

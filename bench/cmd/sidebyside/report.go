@@ -191,7 +191,7 @@ func (r *report) markdown() string {
 		p("- %s\n", l)
 	}
 	p("- Pinning: wrk, the open-loop generator, the upstream and the harness on CPU %s; the system under test on CPU %s with GOMAXPROCS=1 (nginx: worker_processes 1).\n", o.loadCPU, o.sutCPU)
-	p("- Per variant: %s wrk warm-up, then %d rounds of [wrk %s closed loop, %d connections, 1 thread] + [open loop %s at %.0f%% of that round's wrk req/s, %d connections]; variants interleaved, order rotated each round. Values are medians over the rounds.\n",
+	p("- Per variant: %s wrk warm-up, then %d rounds of [wrk %s closed loop, %d connections, 1 thread] + [open loop %s at %.0f%% of that round's wrk req/s, rate/100 connections clamped to 8..%d]; variants interleaved, order rotated each round, each run started once the SUT CPU is idle. Values are medians over the rounds.\n",
 		o.warmup, o.rounds, o.duration, o.conns, o.openDuration, 100*o.openFraction, o.conns)
 	p("- Upstream: fasthttp on CPU %s; GET answers 128 bytes, POST echoes the body as application/json. Heimdall and nginx keep %d+ upstream connections alive.\n", o.loadCPU, o.conns)
 	p("- Total time: %s.\n\n", r.Elapsed.Round(time.Second))

@@ -98,6 +98,7 @@ func runWrk(ctx context.Context, cpu, url string, conns int, d time.Duration, sc
 	if err != nil {
 		return r, err
 	}
+
 	if st := cmd.ProcessState; st != nil {
 		r.CPUSeconds = (st.UserTime() + st.SystemTime()).Seconds()
 	}
