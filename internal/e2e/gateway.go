@@ -6,7 +6,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/gateway"
+	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
 
@@ -61,37 +61,9 @@ type Gateway struct {
 	once sync.Once
 }
 
-// LogBuffer is a goroutine-safe writer that keeps everything written.
-type LogBuffer struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	keep    func([]byte) bool
-	dropped int
-}
-
-func (b *LogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.keep != nil && !b.keep(p) {
-		b.dropped++
-		return len(p), nil
-	}
-	return b.buf.Write(p)
-}
-
-// Dropped returns how many records Options.Keep rejected.
-func (b *LogBuffer) Dropped() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.dropped
-}
-
-// String returns everything written so far.
-func (b *LogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// LogBuffer is a goroutine-safe writer that keeps everything written
+// (Dropped counts the records Options.Keep rejected).
+type LogBuffer struct{ logbuf.Buffer }
 
 // Entry is one JSON log record.
 type Entry struct {
@@ -235,7 +207,7 @@ func Launch(tb testing.TB, o Options) (*Gateway, error) {
 	upAddr := strings.TrimPrefix(up.URL, "http://")
 	m := Files(tb, dir, o, upAddr)
 
-	logs := &LogBuffer{keep: o.Keep}
+	logs := &LogBuffer{logbuf.Buffer{Keep: o.Keep}}
 	gl, err := gateway.NewLogs(m, logs, logs)
 	if err != nil {
 		tb.Fatal(err)

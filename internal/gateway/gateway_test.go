@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -20,33 +19,16 @@ import (
 	"github.com/mccutchen/go-httpbin/v2/httpbin"
 
 	"github.com/heimdallgw/heimdall/internal/config"
+	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // gw is a running gateway under test.
 type gw struct {
 	base   string
 	dir    string
-	log    *syncBuffer
-	access *syncBuffer
+	log    *logbuf.Buffer
+	access *logbuf.Buffer
 	stop   func() error
 }
 
@@ -64,7 +46,7 @@ func startGateway(t *testing.T, extraMain, routes string) *gw {
 	}
 	// Port 0 is not valid in config.yaml; tests bind an ephemeral port.
 	m.APISIX.NodeListen = []config.Listen{{IP: "127.0.0.1", Port: 0}}
-	g := &gw{dir: dir, log: &syncBuffer{}, access: &syncBuffer{}}
+	g := &gw{dir: dir, log: &logbuf.Buffer{}, access: &logbuf.Buffer{}}
 	logs := &Logs{
 		Error:  slog.New(slog.NewTextHandler(g.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Access: slog.New(slog.NewTextHandler(g.access, nil)),
@@ -179,7 +161,7 @@ func TestDemoConfigServesHTTPBin(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.APISIX.NodeListen = []config.Listen{{IP: "127.0.0.1", Port: 0}}
-	var log syncBuffer
+	var log logbuf.Buffer
 	logs := &Logs{Error: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: m.NginxConfig.LogLevel}))}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)

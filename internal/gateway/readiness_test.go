@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/heimdallgw/heimdall/internal/config"
+	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
 
@@ -101,7 +102,7 @@ wasm:
 		t.Fatal(err)
 	}
 	m.APISIX.NodeListen = []config.Listen{{IP: "127.0.0.1", Port: 0}}
-	var log syncBuffer
+	var log logbuf.Buffer
 	logs := &Logs{Error: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)

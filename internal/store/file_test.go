@@ -1,18 +1,17 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/heimdallgw/heimdall/internal/config"
+	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
 )
 
 const routesV1 = `routes:
@@ -50,36 +49,18 @@ const routesInvalid = `routes:
 #END
 `
 
-// syncBuffer is a log sink safe for the Run test's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	dir    string
 	routes string
 	conf   string
-	logs   *syncBuffer
+	logs   *logbuf.Buffer
 	pushed []*Snapshot
 	file   *File
 }
 
 func newFixture(t *testing.T, initial string) *fixture {
 	t.Helper()
-	fx := &fixture{dir: t.TempDir(), logs: &syncBuffer{}}
+	fx := &fixture{dir: t.TempDir(), logs: &logbuf.Buffer{}}
 	fx.conf = filepath.Join(fx.dir, "config.yaml")
 	fx.routes = filepath.Join(fx.dir, "apisix.yaml")
 	write(t, fx.conf, "apisix:\n  node_listen: 9080\n")

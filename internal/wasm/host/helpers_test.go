@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heimdallgw/heimdall/internal/filter"
+	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
 
@@ -35,27 +35,9 @@ func conformanceWasm(tb testing.TB) []byte {
 	return confWasm
 }
 
-// logBuf is a concurrency-safe log sink.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func loadConformance(tb testing.TB, cfg PluginConfig) (*Plugin, *logBuf) {
+func loadConformance(tb testing.TB, cfg PluginConfig) (*Plugin, *logbuf.Buffer) {
 	tb.Helper()
-	lb := &logBuf{}
+	lb := &logbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if cfg.Name == "" {
 		cfg.Name = "conformance"

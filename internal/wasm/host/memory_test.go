@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/heimdallgw/heimdall/internal/filter"
+	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
 
@@ -25,7 +26,7 @@ func TestSeedPluginMemoryFlat(t *testing.T) {
 	}
 	// The plugin logs every header at info; the host drops the lines at
 	// warn after the call, so the guest does all of its work.
-	log := slog.New(slog.NewTextHandler(&logBuf{}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(&logbuf.Buffer{}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
 	p, err := Load(ctx, PluginConfig{Name: "heimdall", Wasm: wasm, PoolSize: 1, CacheDir: t.TempDir()}, log)
 	if err != nil {

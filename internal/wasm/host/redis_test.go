@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heimdallgw/heimdall/internal/filter"
+	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 	"github.com/heimdallgw/heimdall/internal/wasm/engine"
 	"github.com/heimdallgw/heimdall/internal/wasm/sockets"
@@ -95,9 +96,9 @@ func rediscountWasm(t *testing.T) []byte {
 
 // loadRediscount loads plugins/rediscount with the network policy allow
 // (nil: no sockets extension at all).
-func loadRediscount(t *testing.T, allow []string, poolSize int) (*Plugin, *logBuf) {
+func loadRediscount(t *testing.T, allow []string, poolSize int) (*Plugin, *logbuf.Buffer) {
 	t.Helper()
-	lb := &logBuf{}
+	lb := &logbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := PluginConfig{Name: "rediscount", Wasm: rediscountWasm(t), PoolSize: poolSize, Cache: rcCache()}
 	if allow != nil {

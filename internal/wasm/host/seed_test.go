@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/heimdallgw/heimdall/internal/filter"
+	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
 
@@ -24,7 +25,7 @@ func TestSeedPlugin(t *testing.T) {
 	}
 	for _, mode := range []BodyMode{BodyAlways, BodyOnRequestProperty} {
 		t.Run(string(mode), func(t *testing.T) {
-			lb := &logBuf{}
+			lb := &logbuf.Buffer{}
 			log := slog.New(slog.NewTextHandler(lb, nil))
 			p, err := Load(context.Background(), PluginConfig{Name: "heimdall", Wasm: wasm, PoolSize: 1, BodyMode: mode, CacheDir: t.TempDir()}, log)
 			if err != nil {

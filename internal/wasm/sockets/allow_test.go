@@ -1,32 +1,15 @@
 package sockets
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
 )
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func TestAllow(t *testing.T) {
 	ctx := context.Background()
@@ -56,7 +39,7 @@ func TestAllow(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			lb := &lockedBuf{}
+			lb := &logbuf.Buffer{}
 			e, err := New(ctx, Options{
 				Plugin:   "allow-test",
 				Policy:   c.policy,

@@ -22,6 +22,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
 )
 
 // guestWasm builds testdata/guest once per test binary.
@@ -56,9 +58,9 @@ func runGuest(t *testing.T, opts Options, env ...string) result {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var logBuf bytes.Buffer
+	var logBuf logbuf.Buffer
 	opts.Plugin = "test-plugin"
-	opts.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &logBuf}, nil))
+	opts.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
 	ext, err := New(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -102,17 +104,6 @@ func runGuest(t *testing.T, opts Options, env ...string) result {
 		t.Errorf("%d sockets left open after InstanceClosed", n)
 	}
 	return result{stdout: stdout.String(), log: logBuf.String()}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 var loopbackOnly = Policy{Allow: []string{"127.0.0.1/32"}, DNS: true, Deadline: 5 * time.Second}
