@@ -33,27 +33,21 @@ type Instance struct {
 	broken  bool
 }
 
-// Function is a handle on a guest export; the zero value is "absent".
-type Function struct{ f api.Function }
+// Function is a handle on a guest export; the zero value is "absent". Its
+// arity is read once (api.FunctionDefinition builds a slice per call).
+type Function struct {
+	f                 api.Function
+	nParams, nResults int
+}
 
 // Valid reports whether the function exists.
 func (f Function) Valid() bool { return f.f != nil }
 
 // ParamCount is the number of parameters (ABI versions differ in arity).
-func (f Function) ParamCount() int {
-	if f.f == nil {
-		return 0
-	}
-	return len(f.f.Definition().ParamTypes())
-}
+func (f Function) ParamCount() int { return f.nParams }
 
 // ResultCount is the number of results.
-func (f Function) ResultCount() int {
-	if f.f == nil {
-		return 0
-	}
-	return len(f.f.Definition().ResultTypes())
-}
+func (f Function) ResultCount() int { return f.nResults }
 
 // Lookup returns the exported function name of this instance.
 func (i *Instance) Lookup(name string) Function {
@@ -64,7 +58,8 @@ func (i *Instance) Lookup(name string) Function {
 	if f == nil {
 		return Function{}
 	}
-	return Function{f: f}
+	def := f.Definition()
+	return Function{f: f, nParams: len(def.ParamTypes()), nResults: len(def.ResultTypes())}
 }
 
 // Slot returns the slot the instance lives in.
