@@ -1,6 +1,8 @@
 package host
 
 import (
+	"encoding/binary"
+	"slices"
 	"strconv"
 
 	"github.com/heimdallgw/heimdall/internal/httpcore"
@@ -49,8 +51,12 @@ func (v *vm) headerMap(t uint64) (hmap, abi.Status) {
 	return hmap{}, abi.StatusBadArgument
 }
 
-// Pseudo header names in Envoy's order for HTTP/1 requests.
-var reqPseudo = [...]string{":authority", ":path", ":method", ":scheme"}
+// Pseudo header names in Envoy's order for HTTP/1 requests, as bytes so
+// that encoding a map does not convert (and allocate) them every time.
+var (
+	reqPseudo  = [...][]byte{[]byte(":authority"), []byte(":path"), []byte(":method"), []byte(":scheme")}
+	statusName = []byte(":status")
+)
 
 func (m hmap) npseudo() int {
 	switch {
@@ -67,16 +73,16 @@ func (m hmap) pseudo(i int, buf []byte) (k, val []byte) {
 	if m.req != nil {
 		switch i {
 		case 0:
-			return []byte(reqPseudo[0]), m.req.Authority
+			return reqPseudo[0], m.req.Authority
 		case 1:
-			return []byte(reqPseudo[1]), m.req.Path
+			return reqPseudo[1], m.req.Path
 		case 2:
-			return []byte(reqPseudo[2]), m.req.Method
+			return reqPseudo[2], m.req.Method
 		default:
-			return []byte(reqPseudo[3]), m.req.Scheme
+			return reqPseudo[3], m.req.Scheme
 		}
 	}
-	return []byte(":status"), m.resp.StatusBytes(buf)
+	return statusName, m.resp.StatusBytes(buf)
 }
 
 func isPseudo(k []byte) bool { return len(k) > 0 && k[0] == ':' }
@@ -133,18 +139,48 @@ func (m hmap) setPseudo(k, val []byte) (abi.Status, bool) {
 	return abi.StatusOK, false
 }
 
-// encode appends the map in proxy-wasm encoding.
+// encode appends the map in proxy-wasm encoding (abi.AppendMap's format:
+// count, the sizes, then each key and value NUL-terminated), sized once and
+// without a per-pair callback.
 func (m hmap) encode(dst []byte) []byte {
-	np := m.npseudo()
+	var pk, pv [len(reqPseudo)][]byte
 	var sbuf [8]byte
+	np := m.npseudo()
+	for i := range np {
+		pk[i], pv[i] = m.pseudo(i, sbuf[:0])
+	}
 	fields := m.h.Fields()
-	return abi.AppendMap(dst, np+len(fields), func(i int) ([]byte, []byte) {
-		if i < np {
-			return m.pseudo(i, sbuf[:0])
-		}
-		f := fields[i-np]
-		return f.Name, f.Value
-	})
+	n := np + len(fields)
+	size := 4 + 8*n
+	for i := range np {
+		size += len(pk[i]) + len(pv[i]) + 2
+	}
+	for _, f := range fields {
+		size += len(f.Name) + len(f.Value) + 2
+	}
+	dst = slices.Grow(dst, size)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(n))
+	for i := range np {
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(pk[i])))
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(pv[i])))
+	}
+	for _, f := range fields {
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(f.Name)))
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(f.Value)))
+	}
+	for i := range np {
+		dst = append(dst, pk[i]...)
+		dst = append(dst, 0)
+		dst = append(dst, pv[i]...)
+		dst = append(dst, 0)
+	}
+	for _, f := range fields {
+		dst = append(dst, f.Name...)
+		dst = append(dst, 0)
+		dst = append(dst, f.Value...)
+		dst = append(dst, 0)
+	}
+	return dst
 }
 
 // proxy_get_header_map_pairs(type, *ptr, *size)
