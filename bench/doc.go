@@ -6,7 +6,13 @@
 //
 // The microbenchmarks drive filter.Chain directly with wasm factories from
 // host.Load, so they measure the plugin path without sockets: a request
-// through 0, 1 and 3 plugins, each hot host function, instance checkout,
-// plugin cold start and memory per instance. Router matching is measured by
-// internal/router's BenchmarkMatch and not repeated here.
+// through 0, 1 and 3 plugins, a Go plugin that does nothing, a buffering
+// plugin on 1 and 64 KiB bodies, each hot host function called from a Go
+// guest, a bare guest call, instance checkout, plugin cold start and memory
+// per instance; BenchmarkGateway adds the whole gateway over loopback for
+// allocations per request. Benchmarks other packages own are not repeated:
+// internal/router BenchmarkMatch, internal/proxy BenchmarkProxy and
+// BenchmarkProxyHTTP, internal/wasm/host BenchmarkRequest* (the example
+// plugins alone), BenchmarkHost* (host functions called from Go) and
+// BenchmarkInstanceCreate. BENCHMARKS.md lists them all.
 package bench
