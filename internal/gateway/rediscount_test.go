@@ -6,53 +6,18 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/heimdallgw/heimdall/internal/testutil/redistest"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
 
 // Native Redis ABI (proxy_redis_init / proxy_redis_call) through the real
 // gateway: plugins/rediscount with a network policy from config.yaml.
-
-// redisForTest returns a reachable redis-server: 127.0.0.1:6379 when it
-// answers (scripts/test-deps.sh starts one); under CI=true anything else
-// fails; otherwise a private redis-server on a free port. Nothing skips.
-func redisForTest(t *testing.T) string {
-	t.Helper()
-	const addr = "127.0.0.1:6379"
-	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-		c.Close()
-		return addr
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and nothing answers on %s: run scripts/test-deps.sh", addr)
-	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("no redis on %s and redis-server is not installed: run scripts/test-deps.sh", addr)
-	}
-	port := closedPort(t)
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	a := "127.0.0.1:" + strconv.Itoa(port)
-	waitFor(t, "redis-server on "+a, func() bool {
-		c, err := net.Dial("tcp", a)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return a
-}
 
 // closedPort is a loopback port nothing listens on.
 func closedPort(t *testing.T) int {
@@ -114,7 +79,7 @@ func rediscountRoute(conf string) string {
 }
 
 func TestGatewayRedisCountConcurrent(t *testing.T) {
-	addr := redisForTest(t)
+	addr := redistest.Addr(t)
 	key := fmt.Sprintf("heimdall:test:gateway:%d", time.Now().UnixNano())
 	t.Cleanup(func() { redisCmd(t, addr, "DEL", key) })
 	_, port, _ := net.SplitHostPort(addr)
@@ -164,7 +129,7 @@ func TestGatewayRedisCountConcurrent(t *testing.T) {
 }
 
 func TestGatewayRedisPolicyRefusal(t *testing.T) {
-	addr := redisForTest(t)
+	addr := redistest.Addr(t)
 	for _, tc := range []struct{ name, network string }{
 		{"no network section", ""},
 		{"address not allowed", `allow: ["10.0.0.0/8"]`},

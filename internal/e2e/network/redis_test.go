@@ -2,14 +2,11 @@ package network
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,84 +14,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/heimdallgw/heimdall/internal/testutil/redistest"
 )
-
-// redisHowTo tells how to get the redis-server these tests need.
-const redisHowTo = "start it with scripts/test-deps.sh (which `make test` runs; it installs the Debian package " +
-	"redis-server if needed) or `redis-server --port 6379 --bind 127.0.0.1 --save '' --daemonize yes`"
-
-// tb is the part of testing.TB redisAddrFor uses (a stub in tests of it).
-type tb interface {
-	Helper()
-	Fatalf(format string, args ...any)
-	Logf(format string, args ...any)
-	Cleanup(func())
-}
-
-// redisAddr returns a reachable redis-server for the test.
-func redisAddr(t *testing.T) string {
-	t.Helper()
-	return redisAddrFor(t, os.Getenv)
-}
-
-// redisAddrFor: 127.0.0.1:$HEIMDALL_TEST_REDIS_PORT (default 6379) when it
-// answers PING. Under CI=true an unreachable redis fails the test (CI must
-// have run scripts/test-deps.sh). Elsewhere a private redis-server is
-// started on a free port when the binary is installed; if not, the test
-// fails with how to get one. Nothing skips.
-func redisAddrFor(t tb, getenv func(string) string) string {
-	t.Helper()
-	port := getenv("HEIMDALL_TEST_REDIS_PORT")
-	if port == "" {
-		port = "6379"
-	}
-	addr := net.JoinHostPort("127.0.0.1", port)
-	err := ping(addr)
-	if err == nil {
-		return addr
-	}
-	if getenv("CI") == "true" {
-		t.Fatalf("CI=true and redis-server is not reachable on %s (%v): %s", addr, err, redisHowTo)
-		return ""
-	}
-	bin, lerr := exec.LookPath("redis-server")
-	if lerr != nil {
-		t.Fatalf("redis-server is not reachable on %s (%v) and not installed: %s", addr, err, redisHowTo)
-		return ""
-	}
-	ln, lerr := net.Listen("tcp", "127.0.0.1:0")
-	if lerr != nil {
-		t.Fatalf("%v", lerr)
-		return ""
-	}
-	own := ln.Addr().String()
-	ln.Close()
-	_, p, _ := net.SplitHostPort(own)
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", p, "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-		return ""
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for ping(own) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("the redis-server started for the test does not answer on %s", own)
-			return ""
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Logf("nothing on %s; started redis-server on %s", addr, own)
-	return own
-}
-
-func ping(addr string) error {
-	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, MaxRetries: -1})
-	defer rdb.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return rdb.Ping(ctx).Err()
-}
 
 // TestRedisThroughGateway: the seed's redis plugin with the real
 // redis-server: OnPluginStart logs `redis key value: foobar`; under 8
@@ -102,7 +24,7 @@ func ping(addr string) error {
 // (x-request-count, no duplicates, exactly 1..1600) and the counter in Redis
 // ends at exactly the number of requests.
 func TestRedisThroughGateway(t *testing.T) {
-	addr := redisAddr(t)
+	addr := redistest.Addr(t)
 	up := httpbinServer(t)
 	prefix := fmt.Sprintf("heimdall-e2e-network:%d:%d:", os.Getpid(), time.Now().UnixNano())
 	key, counter := prefix+"key", prefix+"requests"
@@ -187,56 +109,6 @@ func countedGet(client *http.Client, url string) (int64, error) {
 		return 0, fmt.Errorf("x-request-count = %q, want one value", h)
 	}
 	return strconv.ParseInt(h[0], 10, 64)
-}
-
-// stubT records a Fatalf and stops the helper like testing.T does.
-type stubT struct {
-	fatal string
-	logs  []string
-}
-
-type stubFatal struct{}
-
-func (*stubT) Helper()        {}
-func (*stubT) Cleanup(func()) {}
-func (s *stubT) Logf(f string, a ...any) {
-	s.logs = append(s.logs, fmt.Sprintf(f, a...))
-}
-func (s *stubT) Fatalf(f string, a ...any) {
-	s.fatal = fmt.Sprintf(f, a...)
-	panic(stubFatal{})
-}
-
-// TestRedisRequiredUnderCI: with CI=true and nothing answering on the redis
-// port, the helper fails the test (it does not skip, nor start its own)
-// and says how to start redis.
-func TestRedisRequiredUnderCI(t *testing.T) {
-	port := strconv.Itoa(freePort(t)) // nothing listens there
-	env := map[string]string{"CI": "true", "HEIMDALL_TEST_REDIS_PORT": port}
-	s := &stubT{}
-	func() {
-		defer func() {
-			if r := recover(); r != nil && !errors.Is(asError(r), errStub) {
-				panic(r)
-			}
-		}()
-		addr := redisAddrFor(s, func(k string) string { return env[k] })
-		t.Fatalf("redisAddrFor returned %q without failing", addr)
-	}()
-	if !strings.Contains(s.fatal, "CI=true and redis-server is not reachable on 127.0.0.1:"+port) ||
-		!strings.Contains(s.fatal, "scripts/test-deps.sh") {
-		t.Fatalf("failure message %q does not say what is missing and how to start it", s.fatal)
-	}
-	t.Logf("message: %s", s.fatal)
-}
-
-var errStub = errors.New("stub Fatalf")
-
-func asError(r any) error {
-	if _, ok := r.(stubFatal); ok {
-		return errStub
-	}
-	return nil
 }
 
 // TestRedisRefusedThroughGateway: the redis plugin without a network

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,45 +19,11 @@ import (
 
 	"github.com/heimdallgw/heimdall/internal/filter"
 	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
+	"github.com/heimdallgw/heimdall/internal/testutil/redistest"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 	"github.com/heimdallgw/heimdall/internal/wasm/engine"
 	"github.com/heimdallgw/heimdall/internal/wasm/sockets"
 )
-
-// testRedis returns a reachable redis-server: 127.0.0.1:6379 when it answers
-// (scripts/test-deps.sh starts one), else under CI=true the test fails, else
-// a private redis-server on a free port. Nothing skips.
-func testRedis(t *testing.T) string {
-	t.Helper()
-	const addr = "127.0.0.1:6379"
-	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-		c.Close()
-		return addr
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and nothing answers on %s: run scripts/test-deps.sh", addr)
-	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("no redis on %s and redis-server is not installed: run scripts/test-deps.sh", addr)
-	}
-	port := freePort(t)
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	a := "127.0.0.1:" + strconv.Itoa(port)
-	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", a); err == nil {
-			c.Close()
-			return a
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("redis-server did not start on %s", a)
-	return ""
-}
 
 // freePort returns a loopback port nothing listens on.
 func freePort(t *testing.T) int {
@@ -132,7 +97,7 @@ func redisClient(t *testing.T, addr string) *redis.Client {
 // callback. The counter ends at the request count and every response carries
 // a distinct count.
 func TestRedisCountConcurrent(t *testing.T) {
-	addr := testRedis(t)
+	addr := redistest.Addr(t)
 	key := uniqueKey(t)
 	rc := redisClient(t, addr)
 	t.Cleanup(func() { rc.Del(context.Background(), key) })
@@ -180,7 +145,7 @@ func TestRedisCountConcurrent(t *testing.T) {
 // answers an error status (the plugin logs it), the refusal names plugin and
 // destination, and each request's call fails at once (503).
 func TestRedisPolicyRefusal(t *testing.T) {
-	addr := testRedis(t)
+	addr := redistest.Addr(t)
 	for _, tc := range []struct {
 		name  string
 		allow []string
@@ -274,7 +239,7 @@ func silentTCP(t *testing.T) (string, func()) {
 // TestRedisErrorReplyPassesThrough: a Redis error reply is an answer (status
 // 0) handed to the plugin as RESP, byte for byte.
 func TestRedisErrorReplyPassesThrough(t *testing.T) {
-	addr := testRedis(t)
+	addr := redistest.Addr(t)
 	key := uniqueKey(t)
 	rc := redisClient(t, addr)
 	if err := rc.Set(context.Background(), key, "not a number", time.Minute).Err(); err != nil {
@@ -362,7 +327,7 @@ func (allowAll) Allow(_ context.Context, _, host string, port int) ([]netip.Addr
 // TestRedisPoolReplaced: a pool replaced by a new init (other settings)
 // still answers the calls made on it; closing the plugin ends the pools.
 func TestRedisPoolReplaced(t *testing.T) {
-	addr := testRedis(t)
+	addr := redistest.Addr(t)
 	host, port, _ := net.SplitHostPort(addr)
 	pn, _ := strconv.Atoi(port)
 	p := &Plugin{log: slog.New(slog.DiscardHandler)}

@@ -24,6 +24,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
+	"github.com/heimdallgw/heimdall/internal/testutil/redistest"
 )
 
 // guestWasm builds testdata/guest once per test binary.
@@ -128,46 +129,8 @@ func TestHTTPGet(t *testing.T) {
 	}
 }
 
-// redisAddr returns a running redis-server: 127.0.0.1:6379 if one answers,
-// else one started for the test. Under CI=true a missing redis fails.
-func redisAddr(t *testing.T) string {
-	t.Helper()
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err == nil {
-		c.Close()
-		return "127.0.0.1:6379"
-	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is not installed and nothing listens on 127.0.0.1:6379")
-		}
-		t.Skip("redis-server not installed")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := "127.0.0.1:" + port
-	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("redis-server did not start on %s", addr)
-	return ""
-}
-
 func TestRedis(t *testing.T) {
-	addr := redisAddr(t)
+	addr := redistest.Addr(t)
 	r := runGuest(t, Options{Policy: loopbackOnly}, "MODE=redis", "ADDR="+addr)
 	if !strings.Contains(r.stdout, "redis key value: foobar\n") {
 		t.Fatalf("output:\n%s\nlog:\n%s", r.stdout, r.log)
