@@ -104,9 +104,11 @@ func (r *report) aggs() []*agg {
 	return out
 }
 
+// cmdOut is the trimmed output of a command, even when it exits non-zero
+// (wrk -v prints its version with the usage and exits 1).
 func cmdOut(name string, args ...string) string {
 	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
+	if len(out) == 0 && err != nil {
 		return "?"
 	}
 	return strings.TrimSpace(string(out))
@@ -125,7 +127,7 @@ func machine(o *options) []string {
 		wrkV = wrkV[:i]
 	}
 	return []string{
-		fmt.Sprintf("nproc %s, CPU %s (lscpu), Linux %s", cmdOut("nproc"), model, cmdOut("uname", "-r")),
+		fmt.Sprintf("nproc %s, CPU %s (lscpu), Linux %s", cmdOut("nproc", "--all"), model, cmdOut("uname", "-r")),
 		fmt.Sprintf("%s; %s; %s; %s (git %s)", cmdOut(o.heimdallBin, "version"), strings.TrimPrefix(cmdOut("nginx", "-v"), "nginx version: "), wrkV, runtime.Version(), cmdOut("git", "describe", "--always", "--dirty")),
 	}
 }
@@ -164,7 +166,7 @@ func (r *report) budget(as []*agg) [][4]string {
 		if x > limit {
 			mark = "NOT met"
 		}
-		rows = append(rows, [4]string{name, fmt.Sprintf("%.2f×", x), fmt.Sprintf("≤ %.1f×", limit), mark})
+		rows = append(rows, [4]string{name, fmt.Sprintf("%.3f×", x), fmt.Sprintf("≤ %.1f×", limit), mark})
 	}
 	check("Heimdall no plugin / nginx (GET)", "get/none", "get/nginx", 1.3)
 	check("headers plugin / nginx (GET)", "get/headers", "get/nginx", 1.5)
