@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heimdallgw/heimdall/internal/testutil/gwtest"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
 
@@ -108,7 +109,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	}))
 	defer slow.Close()
 
-	port := freePort(t)
+	port := gwtest.FreePort(t)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(fmt.Sprintf(
 		"apisix:\n  node_listen: [{ip: 127.0.0.1, port: %d}]\nheimdall:\n  graceful_shutdown_timeout: 20s\n", port)), 0o644)
@@ -186,16 +187,6 @@ func TestSIGTERMDrains(t *testing.T) {
 	if err := <-exited; err != nil {
 		t.Fatalf("exit: %v\nstderr:\n%s", err, stderr.String())
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func TestHTTPBinCommand(t *testing.T) {

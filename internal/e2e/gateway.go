@@ -12,17 +12,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/mccutchen/go-httpbin/v2/httpbin"
-
 	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/gateway"
+	"github.com/heimdallgw/heimdall/internal/testutil/gwtest"
 	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
@@ -114,9 +112,7 @@ func BuildPlugin(tb testing.TB, name string) string {
 // NewUpstream starts go-httpbin; it is closed when the test ends.
 func NewUpstream(tb testing.TB) *httptest.Server {
 	tb.Helper()
-	up := httptest.NewServer(httpbin.New())
-	tb.Cleanup(up.Close)
-	return up
+	return gwtest.HTTPBin(tb)
 }
 
 // Files writes config.yaml and apisix.yaml for o into dir and returns the
@@ -162,16 +158,14 @@ wasm:
 		}
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
-		tb.Fatal(err)
-	}
+	gwtest.WriteFile(tb, cfgPath, cfg.String())
 	WriteRoutes(tb, dir, o.Routes, upstream)
 	m, err := config.LoadMain(cfgPath)
 	if err != nil {
 		tb.Fatalf("config.yaml:\n%s\n%v", cfg.String(), err)
 	}
 	mc := *m
-	mc.APISIX.NodeListen = []config.Listen{{IP: "127.0.0.1", Port: 0}}
+	gwtest.Loopback(&mc, 0)
 	return &mc
 }
 
@@ -188,13 +182,7 @@ upstreams:
       "%s": 1
 #END
 `, upstream)
-	tmp := filepath.Join(dir, ".apisix.yaml.tmp")
-	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, "apisix.yaml")); err != nil {
-		tb.Fatal(err)
-	}
+	gwtest.WriteFile(tb, filepath.Join(dir, "apisix.yaml"), text)
 }
 
 // Launch starts the gateway for o and returns it, or the error gateway.Run
@@ -216,38 +204,22 @@ func Launch(tb testing.TB, o Options) (*Gateway, error) {
 	if interval == 0 {
 		interval = 50 * time.Millisecond
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- gateway.Run(ctx, m, gl, gateway.RunOptions{
-			ReloadInterval: interval,
-			Ready: func(plain, _ []net.Addr) {
-				ready <- plain[0]
-			},
-		})
-	}()
-	var addr net.Addr
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		cancel()
+	r, err := gwtest.Launch(tb, func(ctx context.Context, ready func(plain, tls []net.Addr)) error {
+		return gateway.Run(ctx, m, gl, gateway.RunOptions{ReloadInterval: interval, Ready: ready})
+	})
+	if err != nil {
 		gl.Close()
-		if err == nil {
-			err = fmt.Errorf("gateway.Run returned nil before it was ready")
-		}
 		return nil, err
 	}
 	g := &Gateway{
-		URL:      "http://" + addr.String(),
-		Addr:     addr.String(),
+		URL:      r.URL,
+		Addr:     r.Addr.String(),
 		Upstream: up,
 		Dir:      dir,
 		logs:     logs,
 	}
 	g.stop = func() error {
-		cancel()
-		err := <-done
+		err := r.Stop()
 		gl.Close()
 		return err
 	}

@@ -16,9 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mccutchen/go-httpbin/v2/httpbin"
-
-	"github.com/heimdallgw/heimdall/internal/config"
+	"github.com/heimdallgw/heimdall/internal/testutil/gwtest"
 	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
@@ -36,70 +34,24 @@ type gw struct {
 // a temp dir and runs the gateway on a loopback port.
 func startGateway(t *testing.T, extraMain, routes string) *gw {
 	t.Helper()
-	dir := t.TempDir()
-	mainYAML := "apisix:\n  node_listen: 9080\nnginx_config:\n  error_log_level: info\n" + extraMain
-	write(t, filepath.Join(dir, "config.yaml"), mainYAML)
-	write(t, filepath.Join(dir, "apisix.yaml"), routes)
-	m, err := config.LoadMain(filepath.Join(dir, "config.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, dir := gwtest.Load(t, "apisix:\n  node_listen: 9080\nnginx_config:\n  error_log_level: info\n"+extraMain, routes)
 	// Port 0 is not valid in config.yaml; tests bind an ephemeral port.
-	m.APISIX.NodeListen = []config.Listen{{IP: "127.0.0.1", Port: 0}}
+	gwtest.Loopback(m, 0)
 	g := &gw{dir: dir, log: &logbuf.Buffer{}, access: &logbuf.Buffer{}}
 	logs := &Logs{
 		Error:  slog.New(slog.NewTextHandler(g.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Access: slog.New(slog.NewTextHandler(g.access, nil)),
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, m, logs, RunOptions{
-			ReloadInterval: 20 * time.Millisecond,
-			Ready:          func(plain, _ []net.Addr) { ready <- "http://" + plain[0].String() },
-		})
-	}()
-	select {
-	case g.base = <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("gateway did not start: %v\nlog:\n%s", err, g.log)
-	}
-	var once sync.Once
-	var runErr error
-	g.stop = func() error {
-		once.Do(func() {
-			cancel()
-			runErr = <-done
-		})
-		return runErr
-	}
-	t.Cleanup(func() {
-		if err := g.stop(); err != nil {
-			t.Errorf("gateway Run: %v", err)
-		}
+	r := gwtest.Start(t, g.log, func(ctx context.Context, ready func(plain, tls []net.Addr)) error {
+		return Run(ctx, m, logs, RunOptions{ReloadInterval: 20 * time.Millisecond, Ready: ready})
 	})
+	g.base, g.stop = r.URL, r.Stop
 	return g
-}
-
-func write(t *testing.T, path, content string) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// Rename so the watcher never sees a half-written file.
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func upstream(t *testing.T) string {
 	t.Helper()
-	srv := httptest.NewServer(httpbin.New())
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
+	return strings.TrimPrefix(gwtest.HTTPBin(t).URL, "http://")
 }
 
 func routesYAML(uri, node, extra string) string {
@@ -153,35 +105,18 @@ func TestDemoConfigServesHTTPBin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	write(t, filepath.Join(dir, "config.yaml"), strings.Replace(string(mainYAML), "../build/plugins/heimdall.wasm", wasm, 1))
-	write(t, filepath.Join(dir, "apisix.yaml"), strings.Replace(string(routes), "127.0.0.1:8080", up, 1))
-	m, err := config.LoadMain(filepath.Join(dir, "config.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.APISIX.NodeListen = []config.Listen{{IP: "127.0.0.1", Port: 0}}
+	m, _ := gwtest.Load(t, strings.Replace(string(mainYAML), "../build/plugins/heimdall.wasm", wasm, 1),
+		strings.Replace(string(routes), "127.0.0.1:8080", up, 1))
+	gwtest.Loopback(m, 0)
 	var log logbuf.Buffer
 	logs := &Logs{Error: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: m.NginxConfig.LogLevel}))}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, m, logs, RunOptions{Ready: func(p, _ []net.Addr) { ready <- "http://" + p[0].String() }})
-	}()
-	var base string
-	select {
-	case base = <-ready:
-	case err := <-done:
+	g, err := gwtest.Launch(t, func(ctx context.Context, ready func(plain, tls []net.Addr)) error {
+		return Run(ctx, m, logs, RunOptions{Ready: ready})
+	})
+	if err != nil {
 		t.Fatalf("demo config did not start: %v", err)
 	}
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	code, body := get(t, base+"/httpbin/get")
+	code, body := get(t, g.URL+"/httpbin/get")
 	if code != 200 || !strings.Contains(body, `/get"`) {
 		t.Fatalf("GET /httpbin/get = %d %s", code, body)
 	}
@@ -237,7 +172,7 @@ func TestHotReloadUnderLoadLosesNoRequest(t *testing.T) {
 		if i%2 == 0 {
 			extra = fmt.Sprintf("  - id: r%d\n    uri: /anything/v2/*\n    upstream:\n      nodes:\n        \"%s\": 1\n", i+2, up)
 		}
-		write(t, filepath.Join(g.dir, "apisix.yaml"), routesYAML("/anything/v1/*", up, extra))
+		gwtest.WriteFile(t, filepath.Join(g.dir, "apisix.yaml"), routesYAML("/anything/v1/*", up, extra))
 		version := fmt.Sprintf("version=%d", i+2)
 		waitFor(t, "reload "+version, func() bool { return strings.Contains(g.log.String(), version) })
 		n := served.Load()
@@ -265,7 +200,7 @@ func TestInvalidReloadKeepsServing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			write(t, filepath.Join(g.dir, "apisix.yaml"), tt.content)
+			gwtest.WriteFile(t, filepath.Join(g.dir, "apisix.yaml"), tt.content)
 			waitFor(t, "the error to be logged", func() bool { return strings.Contains(g.log.String(), tt.logged) })
 			if code, _ := get(t, g.base+"/anything/v1/get"); code != 200 {
 				t.Fatalf("old routes stopped serving: %d", code)
@@ -273,13 +208,13 @@ func TestInvalidReloadKeepsServing(t *testing.T) {
 		})
 	}
 	// Not yet complete (no #END): not applied, not an error.
-	write(t, filepath.Join(g.dir, "apisix.yaml"), routesYAML("/anything/v3/*", up, "")[:20])
+	gwtest.WriteFile(t, filepath.Join(g.dir, "apisix.yaml"), routesYAML("/anything/v3/*", up, "")[:20])
 	time.Sleep(100 * time.Millisecond) // several poll intervals; nothing may change
 	if code, _ := get(t, g.base+"/anything/v1/get"); code != 200 {
 		t.Fatalf("a partial file replaced the routes: %d", code)
 	}
 	// A valid file is applied again.
-	write(t, filepath.Join(g.dir, "apisix.yaml"), routesYAML("/anything/v3/*", up, ""))
+	gwtest.WriteFile(t, filepath.Join(g.dir, "apisix.yaml"), routesYAML("/anything/v3/*", up, ""))
 	waitFor(t, "the valid file to apply", func() bool {
 		code, _ := get(t, g.base+"/anything/v3/get")
 		return code == 200
@@ -300,16 +235,10 @@ func TestStartupErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			write(t, filepath.Join(dir, "config.yaml"), tt.main)
-			write(t, filepath.Join(dir, "apisix.yaml"), tt.routes)
-			m, err := config.LoadMain(filepath.Join(dir, "config.yaml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			m.APISIX.NodeListen = []config.Listen{{IP: "127.0.0.1", Port: 0}}
+			m, _ := gwtest.Load(t, tt.main, tt.routes)
+			gwtest.Loopback(m, 0)
 			logs := &Logs{Error: slog.New(slog.DiscardHandler)}
-			err = Run(context.Background(), m, logs, RunOptions{Ready: func(_, _ []net.Addr) { t.Error("gateway became ready") }})
+			err := Run(context.Background(), m, logs, RunOptions{Ready: func(_, _ []net.Addr) { t.Error("gateway became ready") }})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Run error = %v, want it to contain %q", err, tt.want)
 			}

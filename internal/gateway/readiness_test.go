@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/heimdallgw/heimdall/internal/config"
+	"github.com/heimdallgw/heimdall/internal/testutil/gwtest"
 	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
@@ -70,7 +71,7 @@ func TestSlowConfigureDelaysOnlyItsRoute(t *testing.T) {
 	hold1, hold2 := newHoldServer(t), newHoldServer(t)
 
 	dir := t.TempDir()
-	write(t, filepath.Join(dir, "config.yaml"), fmt.Sprintf(`nginx_config:
+	gwtest.WriteFile(t, filepath.Join(dir, "config.yaml"), fmt.Sprintf(`nginx_config:
   error_log_level: info
 wasm:
   plugins:
@@ -96,7 +97,7 @@ wasm:
 #END
 `, up, holdPort)
 	}
-	write(t, filepath.Join(dir, "apisix.yaml"), routes(hold1.port()))
+	gwtest.WriteFile(t, filepath.Join(dir, "apisix.yaml"), routes(hold1.port()))
 	m, err := config.LoadMain(filepath.Join(dir, "config.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +152,7 @@ wasm:
 
 	// Reload with a new conf for the slow route: it keeps serving its
 	// previous version while the plugin configures the new one.
-	write(t, filepath.Join(dir, "apisix.yaml"), routes(hold2.port()))
+	gwtest.WriteFile(t, filepath.Join(dir, "apisix.yaml"), routes(hold2.port()))
 	<-hold2.accepted
 	waitFor(t, "the reload to be applied around the configuring route", func() bool {
 		return strings.Contains(log.String(), "route keeps its previous configuration")

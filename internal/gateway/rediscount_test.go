@@ -12,23 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heimdallgw/heimdall/internal/testutil/gwtest"
 	"github.com/heimdallgw/heimdall/internal/testutil/redistest"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
 
 // Native Redis ABI (proxy_redis_init / proxy_redis_call) through the real
 // gateway: plugins/rediscount with a network policy from config.yaml.
-
-// closedPort is a loopback port nothing listens on.
-func closedPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // redisCmd runs one command on a fresh connection and returns the reply line.
 func redisCmd(t *testing.T, addr string, args ...string) string {
@@ -156,7 +146,7 @@ func TestGatewayRedisPolicyRefusal(t *testing.T) {
 }
 
 func TestGatewayRedisDown(t *testing.T) {
-	dead := "127.0.0.1:" + strconv.Itoa(closedPort(t))
+	dead := "127.0.0.1:" + strconv.Itoa(gwtest.FreePort(t))
 	g := startGateway(t, rediscountMain(t, `allow: ["127.0.0.1/32"]`),
 		routesYAML("/*", upstream(t), rediscountRoute(fmt.Sprintf(`{"cluster": "%s", "timeout_ms": 500}`, dead))))
 	for i := 0; i < 5; i++ {

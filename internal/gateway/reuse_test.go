@@ -10,6 +10,7 @@ import (
 
 	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/store"
+	"github.com/heimdallgw/heimdall/internal/testutil/gwtest"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
 
@@ -20,7 +21,7 @@ func TestReloadReusesUnchangedResources(t *testing.T) {
 	wasm := wasmbuild.MustBuild(t, "plugins/heimdall")
 	dir := t.TempDir()
 	mainYAML := fmt.Sprintf("wasm:\n  plugins:\n    - name: heimdall\n      priority: 1\n      file: %s\n      pool_size: 1\n", wasm)
-	write(t, filepath.Join(dir, "config.yaml"), mainYAML)
+	gwtest.WriteFile(t, filepath.Join(dir, "config.yaml"), mainYAML)
 	m, err := config.LoadMain(filepath.Join(dir, "config.yaml"))
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/heimdallgw/heimdall/internal/testutil/gwtest"
 )
 
 // silentServer accepts TCP connections and never answers; accepted gets a
@@ -53,7 +55,7 @@ func silentServer(t *testing.T) (addr string, accepted <-chan struct{}) {
 // new route set is built beside them), and the route then loads (the plugin
 // logs the failure and accepts its configuration).
 func TestDeadlineThroughGateway(t *testing.T) {
-	up := httpbinServer(t)
+	up := gwtest.HTTPBin(t)
 	upAddr := up.Listener.Addr().String()
 	silent, accepted := silentServer(t)
 	url := "http://" + silent + "/never"
@@ -62,7 +64,7 @@ func TestDeadlineThroughGateway(t *testing.T) {
 		mainYAML(t, 0, plugin{name: "httpget", network: fmt.Sprintf("allow: [\"127.0.0.1/32:%d\"]\ndeadline: 200ms\n", portOf(t, silent)), poolSize: 1}),
 		routesYAML(plain))
 
-	write(t, filepath.Join(g.dir, "apisix.yaml"), routesYAML(plain,
+	gwtest.WriteFile(t, filepath.Join(g.dir, "apisix.yaml"), routesYAML(plain,
 		route{id: "slow", uri: "/anything/slow", upstream: upAddr, plugin: "httpget", conf: fmt.Sprintf(`{"url": %q}`, url)}))
 	<-accepted // the plugin is connected and waiting for an answer
 	if resp, body := get(t, nil, g.base+seedPath); resp.StatusCode != 200 || body != seedBody {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/gateway"
+	"github.com/heimdallgw/heimdall/internal/testutil/gwtest"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
 
@@ -218,25 +217,12 @@ func routesYAML(rs ...route) string {
 	return b.String()
 }
 
-// load writes the two files into a temp dir and loads config.yaml.
-func load(t *testing.T, mainText, routes string) (*config.Main, string) {
-	t.Helper()
-	dir := t.TempDir()
-	write(t, filepath.Join(dir, "config.yaml"), mainText)
-	write(t, filepath.Join(dir, "apisix.yaml"), routes)
-	m, err := config.LoadMain(filepath.Join(dir, "config.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m, dir
-}
-
 // startGateway runs the gateway for mainText and routes. port 0 binds an
 // ephemeral loopback port; otherwise 127.0.0.1:port as config.yaml says.
 func startGateway(t *testing.T, port int, mainText, routes string) *gw {
 	t.Helper()
-	m, dir := load(t, mainText, routes)
-	m.APISIX.NodeListen = []config.Listen{{IP: "127.0.0.1", Port: port}}
+	m, dir := gwtest.Load(t, mainText, routes)
+	gwtest.Loopback(m, port)
 	g := &gw{dir: dir, logs: &logStore{}}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -245,62 +231,24 @@ func startGateway(t *testing.T, port int, mainText, routes string) *gw {
 	})
 	logger := slog.New(&recHandler{s: g.logs})
 	logs := &gateway.Logs{Error: logger, Access: logger.With("log", "access")}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- gateway.Run(ctx, m, logs, gateway.RunOptions{
-			ReloadInterval: 20 * time.Millisecond,
-			Ready:          func(plain, _ []net.Addr) { ready <- plain[0] },
-		})
-	}()
-	select {
-	case a := <-ready:
-		g.base = "http://" + a.String()
-		g.port = a.(*net.TCPAddr).Port
-	case err := <-done:
-		cancel()
-		t.Fatalf("gateway did not start: %v", err)
-	}
-	var once sync.Once
-	var runErr error
-	g.stop = func() error {
-		once.Do(func() {
-			cancel()
-			runErr = <-done
-		})
-		return runErr
-	}
-	t.Cleanup(func() {
-		if err := g.stop(); err != nil {
-			t.Errorf("gateway Run: %v", err)
-		}
+	r := gwtest.Start(t, nil, func(ctx context.Context, ready func(plain, tls []net.Addr)) error {
+		return gateway.Run(ctx, m, logs, gateway.RunOptions{ReloadInterval: 20 * time.Millisecond, Ready: ready})
 	})
+	g.base, g.port, g.stop = r.URL, r.Port(), r.Stop
 	return g
 }
 
 // runErr runs a gateway expected not to start and returns its error.
 func runErr(t *testing.T, mainText, routes string) (error, *logStore) {
 	t.Helper()
-	m, _ := load(t, mainText, routes)
-	m.APISIX.NodeListen = []config.Listen{{IP: "127.0.0.1", Port: 0}}
+	m, _ := gwtest.Load(t, mainText, routes)
+	gwtest.Loopback(m, 0)
 	logs := &logStore{}
 	logger := slog.New(&recHandler{s: logs})
 	err := gateway.Run(context.Background(), m, &gateway.Logs{Error: logger}, gateway.RunOptions{
 		Ready: func(_, _ []net.Addr) { t.Error("gateway became ready") },
 	})
 	return err, logs
-}
-
-func write(t *testing.T, path, content string) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil { // never half-written
-		t.Fatal(err)
-	}
 }
 
 // get does one request and returns the response with its body read.
@@ -342,17 +290,6 @@ func waitLog(t *testing.T, logs *logStore, attrs map[string]string) record {
 		return len(got) > 0
 	})
 	return got[0]
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func portOf(t *testing.T, hostport string) int {

@@ -4,24 +4,15 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/mccutchen/go-httpbin/v2/httpbin"
+	"github.com/heimdallgw/heimdall/internal/testutil/gwtest"
 )
 
 // seedBody is what the upstream answers, as in the seed and the README.
 const seedBody = "hello from the upstream"
-
-// httpbinServer is a go-httpbin server on 127.0.0.1.
-func httpbinServer(t *testing.T) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(httpbin.New())
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 // seedPath is the go-httpbin path answering seedBody as text/plain.
 var seedPath = "/base64/" + base64.URLEncoding.EncodeToString([]byte(seedBody))
@@ -94,7 +85,7 @@ func checkSeedShape(t *testing.T, got, want []string) {
 // serves. By IP and by name (dns: true, `localhost` resolved through
 // sock_getaddrinfo and checked against the loopback CIDR entry).
 func TestHTTPGetThroughGateway(t *testing.T) {
-	up := httpbinServer(t)
+	up := gwtest.HTTPBin(t)
 	port := portOf(t, up.URL)
 	tests := []struct {
 		name, host, network, resolve string

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heimdallgw/heimdall/internal/testutil/gwtest"
 	"github.com/heimdallgw/heimdall/internal/testutil/redistest"
 )
 
@@ -25,7 +26,7 @@ import (
 // ends at exactly the number of requests.
 func TestRedisThroughGateway(t *testing.T) {
 	addr := redistest.Addr(t)
-	up := httpbinServer(t)
+	up := gwtest.HTTPBin(t)
 	prefix := fmt.Sprintf("heimdall-e2e-network:%d:%d:", os.Getpid(), time.Now().UnixNano())
 	key, counter := prefix+"key", prefix+"requests"
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
@@ -117,7 +118,7 @@ func countedGet(client *http.Client, url string) (int64, error) {
 // configuration, so the route serves; each request's INCR is refused too
 // and the response has no count header.
 func TestRedisRefusedThroughGateway(t *testing.T) {
-	up := httpbinServer(t)
+	up := gwtest.HTTPBin(t)
 	dest := "127.0.0.1:6379" // never reached: the policy refuses first
 	g := startGateway(t, 0,
 		mainYAML(t, 0, plugin{name: "redis", poolSize: 1}),

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/heimdallgw/heimdall/internal/testutil/gwtest"
 )
 
 // TestRefusalsThroughGateway: each policy that must refuse the httpget
@@ -17,9 +19,9 @@ import (
 // configuration is accepted, the gateway starts and the route serves; only
 // an invalid conf (TestHTTPGetInvalidConfRejectsRoute) rejects the route.
 func TestRefusalsThroughGateway(t *testing.T) {
-	up := httpbinServer(t)
+	up := gwtest.HTTPBin(t)
 	port := portOf(t, up.URL)
-	other := freePort(t)
+	other := gwtest.FreePort(t)
 	ipURL := fmt.Sprintf("http://127.0.0.1:%d%s", port, seedPath)
 	nameURL := fmt.Sprintf("http://localhost:%d%s", port, seedPath)
 	dest := fmt.Sprintf("127.0.0.1:%d", port)
@@ -90,12 +92,12 @@ func refusal(t *testing.T, logs *logStore, name string, attrs map[string]string)
 // to a plugin even when its address is allowed, unless an entry names the
 // port; with the port listed the plugin GETs through the gateway itself.
 func TestGatewayPortThroughGateway(t *testing.T) {
-	up := httpbinServer(t)
+	up := gwtest.HTTPBin(t)
 	upAddr := up.Listener.Addr().String()
 	plain := route{id: "plain", uri: "/base64/*", upstream: upAddr}
 
 	t.Run("refused", func(t *testing.T) {
-		port := freePort(t)
+		port := gwtest.FreePort(t)
 		url := fmt.Sprintf("http://127.0.0.1:%d%s", port, seedPath)
 		g := startGateway(t, port,
 			mainYAML(t, port, plugin{name: "httpget", network: "allow: [\"127.0.0.1/32\"]\n", poolSize: 1}),
@@ -106,14 +108,14 @@ func TestGatewayPortThroughGateway(t *testing.T) {
 	})
 
 	t.Run("listed", func(t *testing.T) {
-		port := freePort(t)
+		port := gwtest.FreePort(t)
 		url := fmt.Sprintf("http://127.0.0.1:%d%s", port, seedPath)
 		g := startGateway(t, port,
 			mainYAML(t, port, plugin{name: "httpget", network: fmt.Sprintf("allow: [\"127.0.0.1/32:%d\"]\n", port), poolSize: 1}),
 			routesYAML(plain))
 		// Added by a reload, so the listener is up: the plugin's GET is
 		// served by the running routes while the new ones are built.
-		write(t, filepath.Join(g.dir, "apisix.yaml"), routesYAML(plain,
+		gwtest.WriteFile(t, filepath.Join(g.dir, "apisix.yaml"), routesYAML(plain,
 			route{id: "self", uri: "/self", upstream: upAddr, plugin: "httpget", conf: fmt.Sprintf(`{"url": %q}`, url)}))
 		waitLog(t, g.logs, map[string]string{"msg": "routes applied", "version": "2"})
 		checkSeedShape(t, pluginLines(g.logs, "httpget"), wantLines(t, up.URL+seedPath))
@@ -127,7 +129,7 @@ func TestGatewayPortThroughGateway(t *testing.T) {
 // the plugin cannot use makes OnPluginStart fail, and the gateway refuses
 // to start with an error naming the file, the route and the plugin.
 func TestHTTPGetInvalidConfRejectsRoute(t *testing.T) {
-	up := httpbinServer(t)
+	up := gwtest.HTTPBin(t)
 	err, logs := runErr(t,
 		mainYAML(t, 0, plugin{name: "httpget", network: "allow: [\"10.0.0.0/8\"]\n", poolSize: 1}),
 		routesYAML(route{id: "get", uri: "/get", upstream: up.Listener.Addr().String(), plugin: "httpget", conf: `{"resolve": "x"}`}))
