@@ -2,15 +2,9 @@ package proxy_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +18,7 @@ import (
 	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/proxy"
 	"github.com/heimdallgw/heimdall/internal/server"
+	"github.com/heimdallgw/heimdall/internal/testutil/tlstest"
 )
 
 // env is a gateway on real sockets: an HTTP/1.1 listener and a TLS listener
@@ -71,7 +66,7 @@ func newEnv(t testing.TB, cfg server.Config, routes map[string]*proxy.Route) *en
 	}
 	p := proxy.New(proxy.Options{AccessLog: log, ErrorLog: log})
 	p.SetRoutes(prefixTable(routes))
-	cert := selfSigned(t)
+	cert := tlstest.SelfSigned(t)
 	cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	cfg.ErrorLog = log
 	srv := server.New(cfg, p)
@@ -104,27 +99,6 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
-}
-
-func selfSigned(t testing.TB) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "heimdall test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:     []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 // upstream builds a proxy.Upstream over addrs ("host:port"), weight 1 each

@@ -3,13 +3,8 @@ package server_test
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -23,18 +18,8 @@ import (
 	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/proxy"
 	"github.com/heimdallgw/heimdall/internal/server"
+	"github.com/heimdallgw/heimdall/internal/testutil/tlstest"
 )
-
-func cert(t *testing.T) tls.Certificate {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 // start runs a gateway in front of an upstream that counts body bytes.
 func start(t *testing.T, cfg server.Config) (plain, secure string) {
@@ -52,7 +37,7 @@ func start(t *testing.T, cfg server.Config) (plain, secure string) {
 	p := proxy.New(proxy.Options{})
 	route := &proxy.Route{ID: "r", Upstream: u}
 	p.SetRoutes(proxy.NewTable(func(_, _, _ []byte) *proxy.Route { return route }))
-	cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert(t)}}
+	cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{tlstest.SelfSigned(t)}}
 	srv := server.New(cfg, p)
 	l1, _ := net.Listen("tcp", "127.0.0.1:0")
 	l2, _ := net.Listen("tcp", "127.0.0.1:0")
