@@ -135,6 +135,23 @@ func (c *call) addrPort(s *socket, addrPtr, port uint32) (netip.AddrPort, errno)
 	return netip.AddrPortFrom(a.Unmap(), uint16(port)), errnoSuccess
 }
 
+// sockDest decodes the (fd, *addr, port) of sock_bind and sock_connect and
+// checks the address against the policy (EACCES, logged, when refused).
+func (c *call) sockDest(op string) (*socket, netip.AddrPort, errno) {
+	s, e := c.sock(c.p[0])
+	if e != errnoSuccess {
+		return nil, netip.AddrPort{}, e
+	}
+	ap, e := c.addrPort(s, c.p[1], c.p[2])
+	if e != errnoSuccess {
+		return nil, netip.AddrPort{}, e
+	}
+	if !c.in.allow(op, ap) {
+		return nil, netip.AddrPort{}, errnoAcces
+	}
+	return s, ap, errnoSuccess
+}
+
 func network(s *socket) string {
 	n := "tcp"
 	if s.stype == sockDgram {
@@ -148,16 +165,9 @@ func network(s *socket) string {
 
 // sockBind: (fd, *addr, port).
 func sockBind(c *call) errno {
-	s, e := c.sock(c.p[0])
+	s, ap, e := c.sockDest("sock_bind")
 	if e != errnoSuccess {
 		return e
-	}
-	ap, e := c.addrPort(s, c.p[1], c.p[2])
-	if e != errnoSuccess {
-		return e
-	}
-	if !c.in.allow("sock_bind", ap) {
-		return errnoAcces
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -263,16 +273,9 @@ func sockAccept(c *call) errno {
 
 // sockConnect: (fd, *addr, port).
 func sockConnect(c *call) errno {
-	s, e := c.sock(c.p[0])
+	s, ap, e := c.sockDest("sock_connect")
 	if e != errnoSuccess {
 		return e
-	}
-	ap, e := c.addrPort(s, c.p[1], c.p[2])
-	if e != errnoSuccess {
-		return e
-	}
-	if !c.in.allow("sock_connect", ap) {
-		return errnoAcces
 	}
 	pol := c.in.ext.policy
 	s.mu.Lock()
