@@ -45,6 +45,10 @@ func BenchmarkRequestHeadersOnly(b *testing.B) {
 // benchVM returns a vm with a live stream context for host-function benchmarks.
 func benchVM(b *testing.B) (*vm, func()) {
 	p, _ := loadConformance(b, PluginConfig{})
+	return benchVMOf(b, p)
+}
+
+func benchVMOf(b *testing.B, p *Plugin) (*vm, func()) {
 	f, err := p.NewFactory(context.Background(), "r1", nil)
 	if err != nil {
 		b.Fatal(err)
@@ -77,6 +81,27 @@ func scratch(b *testing.B, v *vm, key string) (k, outP, outS uint64) {
 func BenchmarkHostGetHeader(b *testing.B) {
 	v, done := benchVM(b)
 	defer done()
+	k, op, os := scratch(b, v, "user-agent")
+	s := make([]uint64, 5)
+	defer meterCPU(b).stop()
+	b.ReportAllocs()
+	for b.Loop() {
+		s[0], s[1], s[2], s[3], s[4] = 0, k, 10, op, os
+		if hGetHeaderMapValue(v, s) != 0 {
+			b.Fatal("status")
+		}
+	}
+}
+
+// BenchmarkHostGetHeaderScratch is BenchmarkHostGetHeader on a guest built
+// with the repo SDK, which offers a scratch buffer (heimdall_scratch_v1):
+// no nested proxy_on_memory_allocate call.
+func BenchmarkHostGetHeaderScratch(b *testing.B) {
+	v, done := benchVMOf(b, loadPlugin(b, "heimdall"))
+	defer done()
+	if v.scratchSize == 0 {
+		b.Fatal("no scratch buffer")
+	}
 	k, op, os := scratch(b, v, "user-agent")
 	s := make([]uint64, 5)
 	defer meterCPU(b).stop()

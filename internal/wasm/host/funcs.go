@@ -156,9 +156,11 @@ func (v *vm) alloc(n int) (uint32, abi.Status) {
 	return ptr, abi.StatusOK
 }
 
-// copyOut places data in guest memory (through the guest allocator) and
-// writes its address and size to ptrPtr and sizePtr. Empty data is
-// returned as (0, 0) without allocating, as Envoy does.
+// copyOut places data in guest memory (through the guest allocator, or in
+// the guest's scratch buffer when it has one and data fits, see
+// initScratch) and writes its address and size to ptrPtr and sizePtr. Empty
+// data is returned as (0, 0) without allocating, as Envoy does. It must be
+// the last thing a host function does: the scratch buffer holds one result.
 func (v *vm) copyOut(data []byte, ptrPtr, sizePtr uint64) abi.Status {
 	// Check the out-pointers before allocating so that a bad pointer does
 	// not leak guest memory.
@@ -170,10 +172,14 @@ func (v *vm) copyOut(data []byte, ptrPtr, sizePtr uint64) abi.Status {
 	}
 	var ptr uint32
 	if len(data) > 0 {
-		var st abi.Status
-		ptr, st = v.alloc(len(data))
-		if st != abi.StatusOK {
-			return st
+		if len(data) <= int(v.scratchSize) {
+			ptr = v.scratchPtr
+		} else {
+			var st abi.Status
+			ptr, st = v.alloc(len(data))
+			if st != abi.StatusOK {
+				return st
+			}
 		}
 		if !v.inst.Write(ptr, data) {
 			return abi.StatusInvalidMemoryAccess

@@ -252,9 +252,9 @@ func hGetHeaderMapValue(v *vm, s []uint64) abi.Status {
 	if !ok {
 		return abi.StatusInvalidMemoryAccess
 	}
-	var sbuf [8]byte
 	if isPseudo(k) {
-		if val, ok := m.getPseudo(k, sbuf[:0]); ok {
+		// v.sbuf: a local array would escape through copyOut (1 alloc).
+		if val, ok := m.getPseudo(k, v.sbuf[:0]); ok {
 			return v.copyOut(val, s[3], s[4])
 		}
 	}

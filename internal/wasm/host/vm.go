@@ -37,7 +37,13 @@ type vm struct {
 	statusCode uint32
 	statusMsg  []byte
 
+	// scratch is the guest buffer results may be written into instead of
+	// memory from the guest's allocator (heimdall_scratch_v1, see
+	// initScratch); size 0 when the guest does not offer one.
+	scratchPtr, scratchSize uint32
+
 	buf    []byte     // scratch for encoding maps
+	sbuf   [8]byte    // scratch for a :status value
 	stack  [16]uint64 // callback arguments and results
 	mstack [2]uint64  // allocator call, which nests inside host functions
 }
@@ -134,6 +140,39 @@ func (p *Plugin) initInstance(inst *engine.Instance) error {
 			break
 		}
 	}
+	return v.initScratch()
+}
+
+// initScratch asks a guest that exports heimdall_scratch_v1 (the repo's
+// SDK) for its scratch buffer. The function returns the address of two
+// little-endian u32s, the buffer's address and size; a result of a host
+// call that fits is then written there instead of into memory from
+// proxy_on_memory_allocate, which is a nested guest call per result. The
+// guest copies the result out before its next host call (it is only valid
+// until then). Other guests keep the standard ABI: the host allocates every
+// result through the guest's allocator and the guest owns it.
+func (v *vm) initScratch() error {
+	v.scratchPtr, v.scratchSize = 0, 0
+	f := v.inst.Lookup("heimdall_scratch_v1")
+	if !f.Valid() {
+		return nil
+	}
+	if f.ParamCount() != 0 || f.ResultCount() != 1 {
+		return nil // not ours: ignore it
+	}
+	if err := v.inst.Call(f, v.stack[:1]); err != nil {
+		return fmt.Errorf("heimdall_scratch_v1: %w", err)
+	}
+	desc := uint32(v.stack[0])
+	ptr, ok1 := v.inst.ReadUint32(desc)
+	size, ok2 := v.inst.ReadUint32(desc + 4)
+	if !ok1 || !ok2 || ptr == 0 || size == 0 {
+		return nil
+	}
+	if _, ok := v.inst.Read(ptr, size); !ok {
+		return nil
+	}
+	v.scratchPtr, v.scratchSize = ptr, size
 	return nil
 }
 

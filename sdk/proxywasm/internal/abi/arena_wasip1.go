@@ -91,14 +91,44 @@ func Leave(mark int) {
 	}
 }
 
+// scratch is where a host that knows the Heimdall extension below writes a
+// host call's result instead of asking proxy_on_memory_allocate for memory:
+// that is a call from the host back into the guest for every result, which
+// costs about as much as a callback. take copies the result out at once, so
+// the buffer is free again before the next host call. Hosts that do not
+// know the extension never look at it and keep the standard ABI.
+var scratch [scratchSize]byte
+
+const scratchSize = 4096
+
+// scratchDesc is the (address, size) of scratch, little-endian u32s.
+var scratchDesc [2]uint32
+
+// heimdallScratchV1 is the extension: it returns the address of 8 bytes, the
+// address and size of a buffer the host may write one result into (the
+// result of the host call that is returning). The host calls it once per
+// instance.
+//
+//go:wasmexport heimdall_scratch_v1
+func heimdallScratchV1() unsafe.Pointer {
+	scratchDesc[0] = uint32(uintptr(unsafe.Pointer(&scratch[0])))
+	scratchDesc[1] = scratchSize
+	return unsafe.Pointer(&scratchDesc[0])
+}
+
 // take returns the size bytes at address ptr, which the host got from
 // proxy_on_memory_allocate, as a GC-owned slice, and drops the arena's
-// reference to it. ok is false if ptr lies in no live allocation.
+// reference to it; a result in scratch is copied out. ok is false if ptr
+// lies in no live allocation.
 func take(ptr, size uint32) (b []byte, ok bool) {
 	if size == 0 {
 		return nil, true
 	}
 	addr := uintptr(ptr)
+	if base := uintptr(unsafe.Pointer(&scratch[0])); addr >= base && addr-base+uintptr(size) <= scratchSize {
+		off := addr - base
+		return append([]byte(nil), scratch[off:off+uintptr(size)]...), true
+	}
 	for i := len(mem.allocs) - 1; i >= 0; i-- {
 		a := mem.allocs[i]
 		if a == nil {
