@@ -228,12 +228,12 @@ func (r *report) markdown() string {
 		}
 	}
 	if len(r.Instances) > 0 {
-		p("\n## Memory per plugin instance\n\nRSS of two gateways differing only in the plugin's `pool_size` (every instance created by round-robin requests).\n\n| plugin | RSS pool %d MiB | RSS pool %d MiB | per instance |\n|---|---:|---:|---:|\n", r.Instances[0].Small, r.Instances[0].Large)
+		p("\n## Memory per plugin instance\n\nRSS of two gateways differing only in the plugin's `pool_size` (every instance created and used: 2 × pool size requests).\n\n| plugin | RSS pool %d MiB | RSS pool %d MiB | per instance |\n|---|---:|---:|---:|\n", r.Instances[0].Small, r.Instances[0].Large)
 		for _, im := range r.Instances {
 			p("| %s | %s | %s | %.2f MiB |\n", im.Plugin, mib(im.RSSSmall), mib(im.RSSLarge), im.PerInstance/(1<<20))
 		}
 	}
-	p("\n## Start-up (process start to first 200)\n\n| process | time |\n|---|---:|\n")
+	p("\n## Start-up (process start to first 200)\n\nThe gateways share a `wasm_cache_dir`: the first one to load a plugin compiles it (on one core), the others load the compiled code from the cache.\n\n| process | time |\n|---|---:|\n")
 	keys := make([]string, 0, len(r.Targets))
 	for k := range r.Targets {
 		keys = append(keys, k)
