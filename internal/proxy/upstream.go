@@ -179,9 +179,14 @@ func newHostClient(n *Node, u *Upstream, maxConns int, idle time.Duration, tlsCf
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
 		StreamResponseBody:            true,
-		MaxConns:                      maxConns,
-		MaxConnWaitTimeout:            connect,
-		MaxIdleConnDuration:           idle,
+		// Request bodies are copied through this buffer: at fasthttp's
+		// default 4 KiB a 64 KiB body takes 16 write(2) calls, at 32 KiB
+		// two (BENCHMARKS.md). Writers are pooled per request, not kept
+		// per idle connection, so this costs 32 KiB per request in flight.
+		WriteBufferSize:     32 << 10,
+		MaxConns:            maxConns,
+		MaxConnWaitTimeout:  connect,
+		MaxIdleConnDuration: idle,
 		// One attempt: the proxy retries on other nodes itself, and a body
 		// stream cannot be replayed.
 		MaxIdemponentCallAttempts: 1,
