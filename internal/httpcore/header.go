@@ -84,7 +84,7 @@ func toLower(b []byte) {
 
 // equalFold reports whether the stored lower-case name equals name, ignoring
 // ASCII case in name.
-func equalFold(stored []byte, name string) bool {
+func equalFold[T string | []byte](stored []byte, name T) bool {
 	if len(stored) != len(name) {
 		return false
 	}
@@ -137,12 +137,12 @@ func (h *Header) Has(name string) bool {
 
 // Set replaces all values of name with a single value, keeping the position of
 // the first occurrence, or appends it when name is absent.
-func (h *Header) Set(name, value []byte) {
-	h.SetString(string(name), string(value))
-}
+func (h *Header) Set(name, value []byte) { set(h, name, value) }
 
 // SetString is Set for strings.
-func (h *Header) SetString(name, value string) {
+func (h *Header) SetString(name, value string) { set(h, name, value) }
+
+func set[T string | []byte](h *Header, name, value T) {
 	found := -1
 	out := h.fields[:0]
 	for i, f := range h.fields {
@@ -158,7 +158,7 @@ func (h *Header) SetString(name, value string) {
 	clear(h.fields[len(out):])
 	h.fields = out
 	if found < 0 {
-		h.AddString(name, value)
+		h.fields = append(h.fields, Field{Name: store(h, name, true), Value: store(h, value, false)})
 	}
 }
 

@@ -102,3 +102,22 @@ func TestRequestPathParts(t *testing.T) {
 		t.Fatalf("URLPath %q Query %q", r.URLPath(), r.Query())
 	}
 }
+
+func TestHeaderSetDoesNotAllocate(t *testing.T) {
+	var h Header
+	h.AddString("x-a", "1")
+	h.AddString("x-b", "2")
+	name, value := []byte("X-A"), []byte("replaced")
+	h.Set(name, value) // grow the arena once
+	h.Reset()
+	h.AddString("x-a", "1")
+	h.AddString("x-b", "2")
+	if n := testing.AllocsPerRun(100, func() {
+		h.Set(name, value)
+		h.Reset()
+		h.AddString("x-a", "1")
+		h.AddString("x-b", "2")
+	}); n != 0 {
+		t.Fatalf("Set allocates %v times per call", n)
+	}
+}

@@ -639,16 +639,20 @@ func (s *Stream) setLocalBody(body []byte) {
 // closeUpstream releases the upstream connection the response body holds:
 // back to the pool, or closed when keepalive_pool says so (Node.keepAfter).
 func (s *Stream) closeUpstream() {
+	n := s.upNode
+	s.upNode = nil
 	if s.upBody != nil {
-		if a, ok := s.upResp.LocalAddr().(*upAddr); ok && s.upNode != nil && !s.upNode.keepAfter(a.c) {
-			s.upResp.SetConnectionClose()
+		if a, ok := s.upResp.LocalAddr().(*upAddr); ok && n != nil {
+			if !n.keepAfter(a.c) {
+				s.upResp.SetConnectionClose()
+			}
+			n = nil // keepAfter released the hold
 		}
 		s.upResp.CloseBodyStream() //nolint:errcheck // the connection is dropped on error
 		s.upBody = nil
 	}
-	if s.upNode != nil {
-		s.upNode.inflight.Add(-1)
-		s.upNode = nil
+	if n != nil {
+		n.inflight.Add(-1)
 	}
 }
 

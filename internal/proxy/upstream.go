@@ -274,6 +274,10 @@ type upConn struct {
 	// closed: fasthttp may close from two goroutines (an interrupted body
 	// read, then the pool).
 	closed atomic.Bool
+	// uncounted: the conn no longer counts in node.open — closed, or about
+	// to be (keepAfter decided so, and concurrent releases must not count
+	// it as idle while fasthttp gets round to closing it).
+	uncounted atomic.Bool
 }
 
 // upAddr is the local address fasthttp records on the response
@@ -334,8 +338,14 @@ func (c *upConn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	c.node.open.Add(-1)
+	c.uncount()
 	return c.Conn.Close()
+}
+
+func (c *upConn) uncount() {
+	if c.uncounted.CompareAndSwap(false, true) {
+		c.node.open.Add(-1)
+	}
 }
 
 // fasthttp sets whole-request deadlines of its own only when its timeouts
@@ -344,17 +354,20 @@ func (c *upConn) SetDeadline(time.Time) error      { return nil }
 func (c *upConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *upConn) SetWriteDeadline(time.Time) error { return nil }
 
-// keepAfter reports whether the connection the proxy releases now may stay
-// in the pool: not when it served its last request, nor when the node
-// already keeps keepalive_pool.size idle connections (nginx's keepalive
-// cache bound; here the released connection is the one closed). Called
-// with the node's inflight count still including the releasing request.
+// keepAfter ends the releasing request's hold on the node and reports
+// whether its connection may stay in the pool: not when it served its last
+// request, nor when the node already keeps keepalive_pool.size idle
+// connections (nginx's keepalive cache bound; here the released connection
+// is the one closed). The hold is dropped before counting and a connection
+// to be closed stops counting at once, so concurrent releases agree: k
+// simultaneous releases on a node with k open connections keep exactly size.
 func (n *Node) keepAfter(c *upConn) bool {
-	if c.spent() {
-		return false
+	inflight := n.inflight.Add(-1)
+	if !c.spent() && n.open.Load()-inflight <= int64(n.idle) {
+		return true
 	}
-	idleAfter := n.open.Load() - (n.inflight.Load() - 1)
-	return idleAfter <= int64(n.idle)
+	c.uncount()
+	return false
 }
 
 // balancer picks a node. tried marks nodes already attempted for this
