@@ -274,25 +274,17 @@ func (v *vm) readKV(s []uint64) (k, val []byte, ok bool) {
 
 // proxy_add_header_map_value(type, key, key_len, value, value_len)
 func hAddHeaderMapValue(v *vm, s []uint64) abi.Status {
-	m, st := v.headerMap(s[0])
-	if st != abi.StatusOK {
-		return st
-	}
-	k, val, ok := v.readKV(s)
-	if !ok {
-		return abi.StatusInvalidMemoryAccess
-	}
-	if isPseudo(k) {
-		if st, known := m.setPseudo(k, val); known {
-			return st
-		}
-	}
-	m.h.Add(k, val)
-	return abi.StatusOK
+	return v.writeHeader(s, (*httpcore.Header).Add)
 }
 
 // proxy_replace_header_map_value(type, key, key_len, value, value_len)
 func hReplaceHeaderMapValue(v *vm, s []uint64) abi.Status {
+	return v.writeHeader(s, (*httpcore.Header).Set)
+}
+
+// writeHeader is add or replace (op) of one value; on a pseudo header both
+// set it.
+func (v *vm) writeHeader(s []uint64, op func(h *httpcore.Header, k, val []byte)) abi.Status {
 	m, st := v.headerMap(s[0])
 	if st != abi.StatusOK {
 		return st
@@ -306,7 +298,7 @@ func hReplaceHeaderMapValue(v *vm, s []uint64) abi.Status {
 			return st
 		}
 	}
-	m.h.Set(k, val)
+	op(m.h, k, val)
 	return abi.StatusOK
 }
 
