@@ -40,7 +40,7 @@ type agg struct {
 	P50        float64 `json:"p50_us"`
 	P99        float64 `json:"p99_us"`
 	P999       float64 `json:"p999_us"`
-	LagP99     float64 `json:"open_lag_p99_us_max"`
+	LagP99     float64 `json:"open_lag_p99_us"`
 	OpenCPU    float64 `json:"open_cpu_us_per_req"`
 	OpenLoad   float64 `json:"open_load_busy_max"`
 	RSS        int64   `json:"rss"`
@@ -55,7 +55,7 @@ type agg struct {
 
 func summarise(v *variant) *agg {
 	a := &agg{Key: v.key, Workload: v.workload, Label: v.label, RSS: v.rss, HWM: v.hwm, Closed: v.closed, Open: v.open}
-	var rps, cpu, busy, rate, p50, p99, p999, ocpu []float64
+	var rps, cpu, busy, rate, p50, p99, p999, lag, ocpu []float64
 	for _, r := range v.closed {
 		rps = append(rps, r.RPS)
 		cpu = append(cpu, r.CPUPerReq)
@@ -70,7 +70,7 @@ func summarise(v *variant) *agg {
 		p99 = append(p99, r.P99)
 		p999 = append(p999, r.P999)
 		ocpu = append(ocpu, r.CPUPerReq)
-		a.LagP99 = max(a.LagP99, r.LagP99)
+		lag = append(lag, r.LagP99)
 		a.OpenLoad = max(a.OpenLoad, r.LoadBusy)
 		a.Foreign = max(a.Foreign, r.Foreign)
 		a.Errors += int64(r.Non2xx + r.Errors)
@@ -79,7 +79,7 @@ func summarise(v *variant) *agg {
 	if len(cpu) > 0 {
 		a.CPUMin, a.CPUMax = slices.Min(cpu), slices.Max(cpu)
 	}
-	a.OpenRate, a.P50, a.P99, a.P999, a.OpenCPU = median(rate), median(p50), median(p99), median(p999), median(ocpu)
+	a.OpenRate, a.P50, a.P99, a.P999, a.LagP99, a.OpenCPU = median(rate), median(p50), median(p99), median(p999), median(lag), median(ocpu)
 	return a
 }
 
