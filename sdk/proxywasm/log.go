@@ -3,6 +3,8 @@ package proxywasm
 import (
 	"fmt"
 
+	"github.com/heimdallgw/heimdall/sdk/proxywasm/internal/abi"
+
 	"github.com/heimdallgw/heimdall/sdk/proxywasm/types"
 )
 
@@ -11,6 +13,39 @@ import (
 
 func logAt(level types.LogLevel, msg string) { host().Log(level, msg) }
 
+// levelCache holds the host's log level for the running callback, so the
+// f-variants skip formatting what the host would drop, at one
+// proxy_get_log_level per callback.
+var levelCache struct {
+	epoch uint32
+	level types.LogLevel
+	valid bool
+}
+
+// enabled reports whether the host keeps messages at level; true when it
+// cannot tell (outside a wasm callback, or the host does not answer).
+func enabled(level types.LogLevel) bool {
+	epoch, in := abi.Epoch()
+	if !in {
+		return true
+	}
+	if !levelCache.valid || levelCache.epoch != epoch {
+		l, st := host().GetLogLevel()
+		if st != types.StatusOK {
+			return true
+		}
+		levelCache.epoch, levelCache.level, levelCache.valid = epoch, l, true
+	}
+	return level >= levelCache.level
+}
+
+// logf formats and logs when the host keeps level.
+func logf(level types.LogLevel, format string, args []any) {
+	if enabled(level) {
+		logAt(level, fmt.Sprintf(format, args...))
+	}
+}
+
 func LogTrace(msg string)    { logAt(types.LogLevelTrace, msg) }
 func LogDebug(msg string)    { logAt(types.LogLevelDebug, msg) }
 func LogInfo(msg string)     { logAt(types.LogLevelInfo, msg) }
@@ -18,14 +53,12 @@ func LogWarn(msg string)     { logAt(types.LogLevelWarn, msg) }
 func LogError(msg string)    { logAt(types.LogLevelError, msg) }
 func LogCritical(msg string) { logAt(types.LogLevelCritical, msg) }
 
-func LogTracef(format string, args ...any) { logAt(types.LogLevelTrace, fmt.Sprintf(format, args...)) }
-func LogDebugf(format string, args ...any) { logAt(types.LogLevelDebug, fmt.Sprintf(format, args...)) }
-func LogInfof(format string, args ...any)  { logAt(types.LogLevelInfo, fmt.Sprintf(format, args...)) }
-func LogWarnf(format string, args ...any)  { logAt(types.LogLevelWarn, fmt.Sprintf(format, args...)) }
-func LogErrorf(format string, args ...any) { logAt(types.LogLevelError, fmt.Sprintf(format, args...)) }
-func LogCriticalf(format string, args ...any) {
-	logAt(types.LogLevelCritical, fmt.Sprintf(format, args...))
-}
+func LogTracef(format string, args ...any)    { logf(types.LogLevelTrace, format, args) }
+func LogDebugf(format string, args ...any)    { logf(types.LogLevelDebug, format, args) }
+func LogInfof(format string, args ...any)     { logf(types.LogLevelInfo, format, args) }
+func LogWarnf(format string, args ...any)     { logf(types.LogLevelWarn, format, args) }
+func LogErrorf(format string, args ...any)    { logf(types.LogLevelError, format, args) }
+func LogCriticalf(format string, args ...any) { logf(types.LogLevelCritical, format, args) }
 
 // GetLogLevel returns the host's log level, so a plugin can skip building
 // messages the host would discard.

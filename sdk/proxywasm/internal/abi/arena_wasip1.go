@@ -146,3 +146,9 @@ func take(ptr, size uint32) (b []byte, ok bool) {
 	}
 	return nil, false
 }
+
+// Epoch identifies the running outermost callback: it changes between two
+// outermost callbacks and not within one. in is false outside a callback.
+// Values the host reports for the whole callback (its log level) can be
+// cached under it.
+func Epoch() (epoch uint32, in bool) { return mem.calls, mem.depth > 0 }
