@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type options struct {
 	duration, openDuration, warmup time.Duration
 	rounds, conns, idleConns       int
-	openFraction                   float64
+	openFraction, openMaxRate      float64
 	heimdallBin, pluginDir, outDir string
 	loadCPU, sutCPU                string
 	only                           string
@@ -92,6 +92,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.conns, "conns", 64, "connections (wrk, open loop, nginx upstream keepalive)")
 	fs.IntVar(&o.idleConns, "idle-conns", 2000, "idle keep-alive connections opened for the memory test")
 	fs.Float64Var(&o.openFraction, "open-fraction", 0.5, "open-loop rate as a fraction of the closed-loop req/s")
+	fs.Float64Var(&o.openMaxRate, "open-max-rate", 5000, "cap on the open-loop rate: the generator shares the load CPU with the upstream, and above this its own scheduling shows in the tail")
 	fs.StringVar(&o.heimdallBin, "heimdall", "bin/heimdall", "gateway binary (make build)")
 	fs.StringVar(&o.pluginDir, "plugins", "build/plugins", "plugin directory (make plugins)")
 	fs.StringVar(&o.outDir, "out", "bench/results", "report directory")
@@ -388,7 +389,7 @@ func bench(ctx context.Context, o *options, stdout io.Writer) (err error) {
 				return err
 			}
 			v.closed = append(v.closed, cr)
-			or, err := e.openRun(ctx, v, max(1, o.openFraction*cr.RPS))
+			or, err := e.openRun(ctx, v, max(1, min(o.openMaxRate, o.openFraction*cr.RPS)))
 			if err != nil {
 				return err
 			}

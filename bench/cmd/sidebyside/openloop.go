@@ -208,6 +208,7 @@ func openLoop(ctx context.Context, addr, path string, body []byte, rate float64,
 		// timer slack does not leak to other goroutines.
 		runtime.LockOSThread()
 		setTimerSlack(1)
+		setRealtime()
 		sent := 0
 		for i := 0; i < total && ctx.Err() == nil; i++ {
 			at := start.Add(time.Duration(float64(i) * interval))
@@ -283,6 +284,17 @@ func openLoop(ctx context.Context, addr, path string, body []byte, rate float64,
 func setTimerSlack(ns uintptr) {
 	const prSetTimerSlack = 29
 	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, prSetTimerSlack, ns, 0)
+}
+
+// setRealtime makes the calling thread SCHED_FIFO (priority 1) when allowed
+// (root), so that it runs as soon as its sleep ends instead of waiting for
+// the upstream's or the generator's other threads to use up their time
+// slice on the shared load CPU. It sleeps between sends, so it cannot
+// starve them; the kernel's RT throttling bounds it anyway.
+func setRealtime() {
+	const schedFIFO = 1
+	param := struct{ priority int32 }{1}
+	_, _, _ = syscall.RawSyscall(syscall.SYS_SCHED_SETSCHEDULER, 0, schedFIFO, uintptr(unsafe.Pointer(&param)))
 }
 
 // nanosleep blocks the calling thread for d without telling the Go

@@ -193,8 +193,8 @@ func (r *report) markdown() string {
 		p("- %s\n", l)
 	}
 	p("- Pinning: wrk, the open-loop generator, the upstream and the harness on CPU %s; the system under test on CPU %s with GOMAXPROCS=1 (nginx: worker_processes 1).\n", o.loadCPU, o.sutCPU)
-	p("- Per variant: %s wrk warm-up, then %d rounds of [wrk %s closed loop, %d connections, 1 thread] + [open loop %s at %.0f%% of that round's wrk req/s, rate/100 connections clamped to 8..%d]; variants interleaved, order rotated each round, each run started once the SUT CPU is idle. Values are medians over the rounds.\n",
-		o.warmup, o.rounds, o.duration, o.conns, o.openDuration, 100*o.openFraction, o.conns)
+	p("- Per variant: %s wrk warm-up, then %d rounds of [wrk %s closed loop, %d connections, 1 thread] + [open loop %s at %.0f%% of that round's wrk req/s, at most %.0f req/s, rate/100 connections clamped to 8..%d]; variants interleaved, order rotated each round, each run started once the SUT CPU is idle. Values are medians over the rounds.\n",
+		o.warmup, o.rounds, o.duration, o.conns, o.openDuration, 100*o.openFraction, o.openMaxRate, o.conns)
 	p("- Upstream: fasthttp on CPU %s; GET answers 128 bytes, POST echoes the body as application/json. Heimdall and nginx keep %d+ upstream connections alive.\n", o.loadCPU, o.conns)
 	p("- Total time: %s.\n\n", r.Elapsed.Round(time.Second))
 
@@ -208,7 +208,8 @@ func (r *report) markdown() string {
 			a.Workload, a.Label, a.RPS, a.CPU, a.CPUMin, a.CPUMax, ratio(a.VsNginx), ratio(a.VsNone), ratio(a.RPSVsNginx),
 			100*a.Busy, 100*a.LoadBusy, mib(a.RSS), mib(a.HWM), a.Errors)
 	}
-	p("\n## Open loop at %.0f%% of max: latency\n\n", 100*o.openFraction)
+	p("\n## Open loop at %.0f%% of max, at most %.0f req/s: latency\n\n", 100*o.openFraction, o.openMaxRate)
+	p("The generator shares CPU %s with the upstream, so the rate is capped; the fast variants are then all offered the same rate, which makes their latencies directly comparable. ", o.loadCPU)
 	p("Latency is measured from each request's scheduled send time (no coordinated omission). `lag p99` is how late the generator itself sent (its own scheduling); when it is a large part of p99, the load side, not the SUT, limits the percentiles. CPU µs/req at this lower load is usually higher than at saturation (less batching per wake-up).\n\n")
 	p("| workload | variant | rate req/s | p50 µs | p99 µs | p99.9 µs | lag p99 µs | CPU µs/req | load |\n")
 	p("|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
