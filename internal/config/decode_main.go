@@ -348,7 +348,7 @@ func (d *decoder) decodeWasmPlugins(n *yaml.Node, path string) []WasmPlugin {
 	for i, it := range items {
 		p := index(path, i)
 		it = resolve(it)
-		wp := WasmPlugin{Phase: PhaseAccess, Body: BodyAlways, Line: it.Line, Column: it.Column}
+		wp := WasmPlugin{Phase: PhaseAccess, Body: BodyAlways, CallTimeout: DefaultCallTimeout, Line: it.Line, Column: it.Column}
 		var hasName, hasPriority, hasFile bool
 		ok := d.mapping(it, p,
 			field{"name", func(v *yaml.Node, p string) {
@@ -394,6 +394,11 @@ func (d *decoder) decodeWasmPlugins(n *yaml.Node, path string) []WasmPlugin {
 			field{"body", func(v *yaml.Node, p string) {
 				if s, ok := d.oneOf(v, p, "body mode", string(BodyAlways), string(BodyOnRequestProperty)); ok {
 					wp.Body = BodyMode(s)
+				}
+			}},
+			field{"call_timeout", func(v *yaml.Node, p string) {
+				if t, ok := d.duration(v, p); ok {
+					wp.CallTimeout = t
 				}
 			}},
 			field{"network", func(v *yaml.Node, p string) { wp.Network = d.decodeNetwork(v, p) }},

@@ -118,6 +118,7 @@ wasm:
       http_request_phase: rewrite
       pool_size: 7
       body: on_request_property
+      call_timeout: 0
       network:
         allow: ["10.0.0.0/8:6379", "[::1]:80", "api.example.com:443", "*.example.com", "192.168.1.1"]
         dns: true
@@ -127,7 +128,7 @@ wasm:
 `, want: func(m *Main) {
 			m.Heimdall.InstancePoolSize = 3
 			m.Wasm.Plugins = []WasmPlugin{
-				{Name: "a", Priority: 10, File: "conf/a.wasm", Phase: PhaseAccess, PoolSize: 3, Body: BodyAlways, Line: 6, Column: 7},
+				{Name: "a", Priority: 10, File: "conf/a.wasm", Phase: PhaseAccess, PoolSize: 3, Body: BodyAlways, CallTimeout: DefaultCallTimeout, Line: 6, Column: 7},
 				{Name: "b", Priority: -1, File: "/abs/b.wasm", Phase: PhaseRewrite, PoolSize: 7, Body: BodyOnRequestProperty,
 					Network: &Network{
 						Allow: []string{"10.0.0.0/8:6379", "[::1]:80", "api.example.com:443", "*.example.com", "192.168.1.1"},

@@ -118,6 +118,9 @@ type AccessLog struct {
 	Path   string // "" means standard output
 }
 
+// DefaultCallTimeout is wasm.plugins[].call_timeout when not set.
+const DefaultCallTimeout = 5 * time.Second
+
 // WasmCacheOff as heimdall.wasm_cache_dir keeps compiled plugins in memory only.
 const WasmCacheOff = "off"
 
@@ -197,6 +200,13 @@ type WasmPlugin struct {
 	Phase    Phase
 	PoolSize int
 	Body     BodyMode
+	// CallTimeout bounds one plugin callback (`call_timeout`, default
+	// DefaultCallTimeout): an overrunning call is aborted, its request gets
+	// 500 and the instance is replaced. 0 turns the protection off, as in
+	// Envoy: guest calls are then about 4x cheaper (no termination checks
+	// in compiled code), but a plugin stuck in a loop holds its instance
+	// and a CPU core for good. Only for plugins you trust.
+	CallTimeout time.Duration
 	// Network is nil when the plugin has no network policy (no sockets).
 	Network *Network
 	// Line and Column locate the entry in config.yaml for later diagnostics.

@@ -113,7 +113,10 @@ func (gw *Gateway) loadPlugin(ctx context.Context, wp *config.WasmPlugin, reserv
 		Priority: wp.Priority,
 		PoolSize: wp.PoolSize,
 		BodyMode: host.BodyMode(wp.Body),
-		Cache:    gw.cache,
+		// call_timeout 0: no deadline, no termination checks (trusted).
+		CallTimeout:     wp.CallTimeout,
+		Uninterruptible: wp.CallTimeout == 0,
+		Cache:           gw.cache,
 		// One store for shared data and queues, so plugins sharing a vm_id
 		// share state as in Envoy.
 		Shared:    gw.shared,

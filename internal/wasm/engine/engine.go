@@ -95,6 +95,11 @@ type Config struct {
 	// CallTimeout bounds every guest call; 0 = DefaultCallTimeout. A call
 	// that runs longer is aborted and its instance discarded.
 	CallTimeout time.Duration
+	// Uninterruptible compiles the plugin without termination checks and
+	// runs calls without a watchdog: calls cost about a quarter, but
+	// CallTimeout is not enforced and a guest stuck in a loop keeps its
+	// slot (and a CPU) forever. Envoy's behaviour; for trusted plugins.
+	Uninterruptible bool
 	// HostFuncs are the host functions (module "env" and any other).
 	HostFuncs []HostFunc
 	// Extensions add or replace host functions (sockets).
@@ -187,7 +192,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	// ~12 µs without. Cheaper termination needs a change in wazero (a
 	// native check of the closed flag, or one exit per N loop iterations).
 	rc := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
+		WithCloseOnContextDone(!cfg.Uninterruptible).
 		WithMemoryLimitPages(cfg.MemoryLimitPages)
 	switch {
 	case cfg.Cache != nil:
@@ -459,7 +464,9 @@ func (e *Engine) instantiate(ctx context.Context, s *Slot) (inst *Instance, err 
 	inst.timer = time.AfterFunc(time.Hour, inst.expire)
 	inst.timer.Stop()
 	inst.depth = 1
-	inst.timer.Reset(e.cfg.CallTimeout)
+	if !e.cfg.Uninterruptible {
+		inst.timer.Reset(e.cfg.CallTimeout)
+	}
 	mod, err := func() (m api.Module, err error) {
 		defer func() {
 			if r := recover(); r != nil {

@@ -107,7 +107,7 @@ func (i *Instance) Call(f Function, stack []uint64) (err error) {
 	if f.f == nil {
 		return ErrNoFunction
 	}
-	outer := i.depth == 0
+	outer := i.depth == 0 && !i.slot.e.cfg.Uninterruptible
 	i.depth++
 	if outer {
 		i.timer.Reset(i.slot.e.cfg.CallTimeout)

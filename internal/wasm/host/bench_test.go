@@ -205,6 +205,13 @@ func (m *cpuMeter) stop() {
 // loadPlugin builds plugins/<name> and loads it with one instance.
 func loadPlugin(tb testing.TB, name string) *Plugin {
 	tb.Helper()
+	return loadPluginWith(tb, name, PluginConfig{})
+}
+
+// loadPluginWith loads plugins/<name> with cfg (name, wasm, pool size 1 and
+// cache filled in).
+func loadPluginWith(tb testing.TB, name string, cfg PluginConfig) *Plugin {
+	tb.Helper()
 	path, err := wasmbuild.Build("plugins/" + name)
 	if err != nil {
 		tb.Fatal(err)
@@ -213,7 +220,8 @@ func loadPlugin(tb testing.TB, name string) *Plugin {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p, err := Load(context.Background(), PluginConfig{Name: name, Wasm: wasm, PoolSize: 1, CacheDir: tb.TempDir()}, nil)
+	cfg.Name, cfg.Wasm, cfg.PoolSize, cfg.CacheDir = name, wasm, 1, tb.TempDir()
+	p, err := Load(context.Background(), cfg, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -265,16 +273,27 @@ func BenchmarkRequestNoPlugin(b *testing.B) { benchChain(b, nil, nil) }
 // repo SDK, header callbacks only: one set on the request, one add on the
 // response) via filter.Chain: the "header-only plugin" of issue 6.
 func BenchmarkRequestHeadersPlugin(b *testing.B) {
-	p := loadPlugin(b, "headers")
-	f, err := p.NewFactory(context.Background(), "r1", []byte(`{"request":{"set":{"x-gateway":"heimdall"}},"response":{"add":{"x-served-by":"heimdall"}}}`))
-	if err != nil {
-		b.Fatal(err)
+	for _, bc := range []struct {
+		name string
+		cfg  PluginConfig
+	}{
+		{"interruptible", PluginConfig{}},
+		// call_timeout: 0 — no termination checks (trusted plugins).
+		{"uninterruptible", PluginConfig{Uninterruptible: true}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			p := loadPluginWith(b, "headers", bc.cfg)
+			f, err := p.NewFactory(context.Background(), "r1", []byte(`{"request":{"set":{"x-gateway":"heimdall"}},"response":{"add":{"x-served-by":"heimdall"}}}`))
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchChain(b, []filter.Factory{f}, func(x *filter.Exchange) {
+				if hdr(&x.Req.Header, "x-gateway") != "heimdall" || hdr(&x.Resp.Header, "x-served-by") != "heimdall" {
+					b.Fatalf("plugin did not run: %v / %v", x.Req.Header, x.Resp.Header)
+				}
+			})
+		})
 	}
-	benchChain(b, []filter.Factory{f}, func(x *filter.Exchange) {
-		if hdr(&x.Req.Header, "x-gateway") != "heimdall" || hdr(&x.Resp.Header, "x-served-by") != "heimdall" {
-			b.Fatalf("plugin did not run: %v / %v", x.Req.Header, x.Resp.Header)
-		}
-	})
 }
 
 // BenchmarkRequestHeimdallPlugin is one GET through plugins/heimdall (repo

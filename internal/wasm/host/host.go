@@ -70,6 +70,10 @@ type PluginConfig struct {
 	MemoryLimitPages uint32
 	// CallTimeout bounds each callback (0 = engine.DefaultCallTimeout).
 	CallTimeout time.Duration
+	// Uninterruptible turns the callback deadline off for a trusted plugin
+	// (see engine.Config.Uninterruptible): calls are much cheaper, a
+	// runaway one cannot be stopped.
+	Uninterruptible bool
 	// Extensions add host functions (WasmEdge sockets).
 	Extensions []engine.Extension
 	// Shared is the process-wide shared data and queue store; nil gives
@@ -156,6 +160,7 @@ func Load(ctx context.Context, cfg PluginConfig, log *slog.Logger) (*Plugin, err
 		PoolSize:         cfg.PoolSize,
 		MemoryLimitPages: cfg.MemoryLimitPages,
 		CallTimeout:      cfg.CallTimeout,
+		Uninterruptible:  cfg.Uninterruptible,
 		HostFuncs:        p.hostFuncs(),
 		Extensions:       cfg.Extensions,
 		Stdout:           newLineWriter(p.ctx, p.log, "stdout", slog.LevelInfo),
