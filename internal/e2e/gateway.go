@@ -31,6 +31,9 @@ type Plugin struct {
 	Priority int
 	Phase    string // "" = access
 	PoolSize int    // 0 = heimdall.instance_pool_size
+	// CallTimeout is written as call_timeout when not empty ("0": a
+	// trusted plugin without termination checks).
+	CallTimeout string
 }
 
 // Options describe a gateway to start.
@@ -155,6 +158,9 @@ wasm:
 			p.Name, p.Priority, rel, phase)
 		if p.PoolSize > 0 {
 			fmt.Fprintf(&cfg, "      pool_size: %d\n", p.PoolSize)
+		}
+		if p.CallTimeout != "" {
+			fmt.Fprintf(&cfg, "      call_timeout: %s\n", p.CallTimeout)
 		}
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")

@@ -16,61 +16,68 @@ import (
 	"testing"
 )
 
+// TestHeadersPlugin runs the headers plugin with the default call timeout
+// and as a trusted plugin (call_timeout: 0, no termination checks): the
+// behaviour is the same.
 func TestHeadersPlugin(t *testing.T) {
-	conf := `{"request": {"remove": ["x-internal"], "set": {"x-env": "prod"}, "add": {"via": "heimdall"}},` +
-		` "response": {"remove": ["access-control-allow-origin", "x-upstream-secret"], "set": {"x-frame-options": "DENY"}, "add": {"x-served-by": "heimdall"}}}`
-	g := Start(t, Options{
-		Plugins: []Plugin{{Name: "headers", Priority: 1000}},
-		Routes:  routes(route("1", "/*", "headers", conf)),
-	})
+	for _, callTimeout := range []string{"", "0"} {
+		t.Run("call_timeout="+callTimeout, func(t *testing.T) {
+			conf := `{"request": {"remove": ["x-internal"], "set": {"x-env": "prod"}, "add": {"via": "heimdall"}},` +
+				` "response": {"remove": ["access-control-allow-origin", "x-upstream-secret"], "set": {"x-frame-options": "DENY"}, "add": {"x-served-by": "heimdall"}}}`
+			g := Start(t, Options{
+				Plugins: []Plugin{{Name: "headers", Priority: 1000, CallTimeout: callTimeout}},
+				Routes:  routes(route("1", "/*", "headers", conf)),
+			})
 
-	t.Run("request", func(t *testing.T) {
-		resp, body := do(t, newReq(t, "GET", g.URL+"/headers", nil,
-			"X-Internal", "1", "Via", "proxy", "X-Env", "dev", "X-Env", "staging", "X-Kept", "yes"))
-		if resp.StatusCode != 200 {
-			t.Fatalf("status %d: %s", resp.StatusCode, body)
-		}
-		h := decodeEcho(t, body).Headers
-		if v, ok := h["X-Internal"]; ok {
-			t.Errorf("x-internal reached the upstream: %q", v)
-		}
-		if got := h["X-Env"]; !reflect.DeepEqual(got, []string{"prod"}) {
-			t.Errorf("upstream x-env = %q, want [prod] (set replaces every value)", got)
-		}
-		if got := h["Via"]; !reflect.DeepEqual(got, []string{"proxy", "heimdall"}) {
-			t.Errorf("upstream via = %q, want [proxy heimdall] (add appends)", got)
-		}
-		if got := h["X-Kept"]; !reflect.DeepEqual(got, []string{"yes"}) {
-			t.Errorf("upstream x-kept = %q, want [yes]", got)
-		}
-	})
+			t.Run("request", func(t *testing.T) {
+				resp, body := do(t, newReq(t, "GET", g.URL+"/headers", nil,
+					"X-Internal", "1", "Via", "proxy", "X-Env", "dev", "X-Env", "staging", "X-Kept", "yes"))
+				if resp.StatusCode != 200 {
+					t.Fatalf("status %d: %s", resp.StatusCode, body)
+				}
+				h := decodeEcho(t, body).Headers
+				if v, ok := h["X-Internal"]; ok {
+					t.Errorf("x-internal reached the upstream: %q", v)
+				}
+				if got := h["X-Env"]; !reflect.DeepEqual(got, []string{"prod"}) {
+					t.Errorf("upstream x-env = %q, want [prod] (set replaces every value)", got)
+				}
+				if got := h["Via"]; !reflect.DeepEqual(got, []string{"proxy", "heimdall"}) {
+					t.Errorf("upstream via = %q, want [proxy heimdall] (add appends)", got)
+				}
+				if got := h["X-Kept"]; !reflect.DeepEqual(got, []string{"yes"}) {
+					t.Errorf("upstream x-kept = %q, want [yes]", got)
+				}
+			})
 
-	t.Run("response", func(t *testing.T) {
-		// httpbin answers with the headers asked for in the query.
-		resp, body := do(t, newReq(t, "GET", g.URL+
-			"/response-headers?X-Frame-Options=SAMEORIGIN&X-Served-By=upstream&X-Upstream-Secret=1&X-Other=kept", nil))
-		if resp.StatusCode != 200 {
-			t.Fatalf("status %d: %s", resp.StatusCode, body)
-		}
-		h := resp.Header
-		for _, gone := range []string{"Access-Control-Allow-Origin", "X-Upstream-Secret"} {
-			if v, ok := h[gone]; ok {
-				t.Errorf("%s not removed: %q", gone, v)
-			}
-		}
-		if got := h["X-Frame-Options"]; !reflect.DeepEqual(got, []string{"DENY"}) {
-			t.Errorf("x-frame-options = %q, want [DENY]", got)
-		}
-		if got := h["X-Served-By"]; !reflect.DeepEqual(got, []string{"upstream", "heimdall"}) {
-			t.Errorf("x-served-by = %q, want [upstream heimdall]", got)
-		}
-		if got := h.Get("X-Other"); got != "kept" {
-			t.Errorf("x-other = %q, want kept", got)
-		}
-		if cl := resp.Header.Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(body)) {
-			t.Errorf("content-length %s, body %d bytes", cl, len(body))
-		}
-	})
+			t.Run("response", func(t *testing.T) {
+				// httpbin answers with the headers asked for in the query.
+				resp, body := do(t, newReq(t, "GET", g.URL+
+					"/response-headers?X-Frame-Options=SAMEORIGIN&X-Served-By=upstream&X-Upstream-Secret=1&X-Other=kept", nil))
+				if resp.StatusCode != 200 {
+					t.Fatalf("status %d: %s", resp.StatusCode, body)
+				}
+				h := resp.Header
+				for _, gone := range []string{"Access-Control-Allow-Origin", "X-Upstream-Secret"} {
+					if v, ok := h[gone]; ok {
+						t.Errorf("%s not removed: %q", gone, v)
+					}
+				}
+				if got := h["X-Frame-Options"]; !reflect.DeepEqual(got, []string{"DENY"}) {
+					t.Errorf("x-frame-options = %q, want [DENY]", got)
+				}
+				if got := h["X-Served-By"]; !reflect.DeepEqual(got, []string{"upstream", "heimdall"}) {
+					t.Errorf("x-served-by = %q, want [upstream heimdall]", got)
+				}
+				if got := h.Get("X-Other"); got != "kept" {
+					t.Errorf("x-other = %q, want kept", got)
+				}
+				if cl := resp.Header.Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(body)) {
+					t.Errorf("content-length %s, body %d bytes", cl, len(body))
+				}
+			})
+		})
+	}
 }
 
 func TestAuthPlugin(t *testing.T) {
