@@ -233,6 +233,7 @@ func targetTable() []struct {
 		{"heimdall-warn", "Heimdall + heimdall plugin, error log (file) at warn, access log (file)", &heimdallSpec{name: "heimdall-warn", plugin: "heimdall", conf: confHeimdall, errorLevel: "warn", accessLog: true}},
 		{"heimdall-off", "Heimdall + heimdall plugin, logging off (access log off, error_log_level emerg)", &heimdallSpec{name: "heimdall-off", plugin: "heimdall", conf: confHeimdall, errorLevel: "emerg"}},
 		{"headers", "Heimdall + headers plugin", &heimdallSpec{name: "headers", plugin: "headers", conf: confHeaders}},
+		{"headers-trusted", "Heimdall + headers plugin, trusted (call_timeout: 0)", &heimdallSpec{name: "headers-trusted", plugin: "headers", conf: confHeaders, callTimeout: "0"}},
 		{"jsonmask", "Heimdall + jsonmask plugin (buffers the response body)", &heimdallSpec{name: "jsonmask", plugin: "jsonmask", conf: confJSONMask}},
 	}
 }
@@ -247,7 +248,7 @@ func variantTable() []*variant {
 		w := map[string]string{"get": "GET, 128 B response", "post1k": "POST 1 KiB JSON, echoed", "post64k": "POST 64 KiB JSON, echoed"}[wkey]
 		vs = append(vs, &variant{key: wkey + "/" + target, target: target, label: labels[target], workload: w, wkey: wkey})
 	}
-	for _, t := range []string{"direct", "nginx", "none", "none-accesslog", "heimdall-warn", "heimdall-off", "headers"} {
+	for _, t := range []string{"direct", "nginx", "none", "none-accesslog", "heimdall-warn", "heimdall-off", "headers", "headers-trusted"} {
 		add(t, "get")
 	}
 	for _, w := range []string{"post1k", "post64k"} {

@@ -171,6 +171,8 @@ func (r *report) budget(as []*agg) [][4]string {
 	check("Heimdall no plugin / nginx (GET)", "get/none", "get/nginx", 1.3)
 	check("headers plugin / nginx (GET)", "get/headers", "get/nginx", 1.5)
 	check("headers plugin / no plugin (GET)", "get/headers", "get/none", 1.1)
+	check("headers plugin, trusted / nginx (GET)", "get/headers-trusted", "get/nginx", 1.5)
+	check("headers plugin, trusted / no plugin (GET)", "get/headers-trusted", "get/none", 1.1)
 	return rows
 }
 

@@ -66,6 +66,9 @@ type heimdallSpec struct {
 	errorLevel string
 	accessLog  bool // access log to a file
 	poolSize   int  // wasm.plugins[].pool_size; 0 = GOMAXPROCS (1)
+	// callTimeout is wasm.plugins[].call_timeout when not empty ("0" = a
+	// trusted plugin, compiled without termination checks).
+	callTimeout string
 	// bin replaces the gateway binary (heimdall-pprof); env is added to
 	// its environment.
 	bin string
@@ -111,6 +114,9 @@ heimdall:
 `, s.plugin, filepath.Join(pluginDir, s.plugin+".wasm"))
 		if s.poolSize > 0 {
 			fmt.Fprintf(&b, "      pool_size: %d\n", s.poolSize)
+		}
+		if s.callTimeout != "" {
+			fmt.Fprintf(&b, "      call_timeout: %s\n", s.callTimeout)
 		}
 	}
 	cfg := filepath.Join(dir, "config.yaml")
