@@ -1,17 +1,39 @@
 // Package instrument rewrites a WebAssembly module so that the host can
-// abort it cheaply: it adds one mutable i32 global, exported as
-// AbortGlobal, and at the head of every loop a check of it:
+// abort it cheaply: it adds two mutable i32 globals, $abort (exported as
+// AbortGlobal, initially 0) and $budget (not exported, initially
+// SafepointEvery), and at the head of every loop:
 //
 //	loop <blocktype>
-//	  global.get $abort
-//	  if        ;; empty block type
-//	    unreachable
+//	  global.get $budget
+//	  i32.const 1
+//	  i32.sub
+//	  global.set $budget
+//	  global.get $budget
+//	  i32.eqz
+//	  if                       ;; every SafepointEvery loop iterations
+//	    i32.const SafepointEvery
+//	    global.set $budget
+//	    i32.const 0
+//	    memory.grow 0          ;; a no-op that exits to the host runtime
+//	    drop
+//	    global.get $abort
+//	    if
+//	      unreachable
+//	    end
 //	  end
 //	  ...
 //
-// Setting the global to a non-zero value from the host makes the guest trap
-// at its next loop iteration. Code without loops is bounded and finishes by
-// itself; recursion is bounded by the stack and traps.
+// Setting $abort to a non-zero value from the host makes the guest trap
+// within SafepointEvery loop iterations. Code without loops is bounded and
+// finishes by itself; recursion is bounded by the stack and traps.
+//
+// Why memory.grow 0: a Go host (wazero) cannot stop a goroutine that runs
+// compiled guest code for a garbage collection, and a stop-the-world that
+// waits for a guest spinning in a loop also stops the timer goroutine that
+// would set $abort: the process deadlocks. wazero compiles memory.grow as an
+// exit to Go, which is a point where the goroutine can be stopped, so the
+// guest reaches one every SafepointEvery iterations. A module without a
+// memory has no such exit and is refused (ErrUnsupported).
 //
 // It is written from the WebAssembly binary format specification (core 2.0
 // plus the sign-extension, non-trapping conversion, bulk memory, reference
@@ -29,8 +51,15 @@ import (
 // AbortGlobal is the export name of the added global.
 const AbortGlobal = "__heimdall_abort"
 
+// SafepointEvery is the number of loop iterations between two checks of
+// the abort global (and two exits to the host).
+const SafepointEvery = 8192
+
 // ErrMalformed wraps every decoding error.
 var ErrMalformed = errors.New("malformed wasm module")
+
+// ErrUnsupported is a valid module that cannot be instrumented.
+var ErrUnsupported = errors.New("wasm module cannot be instrumented")
 
 // Section ids.
 const (
@@ -124,14 +153,21 @@ func InstrumentStats(wasm []byte) (out []byte, st Stats, err error) {
 	}
 
 	// Index of the new global: imported globals + defined globals.
-	var nImportedGlobals, nGlobals uint32
+	var nImportedGlobals, nGlobals, nMemories uint32
 	globalAt, exportAt := -1, -1
 	for i, s := range secs {
 		switch s.id {
 		case secImport:
-			if nImportedGlobals, err = countImportedGlobals(s.data); err != nil {
+			if nImportedGlobals, nMemories, err = countImports(s.data); err != nil {
 				return nil, st, err
 			}
+		case secMemory:
+			sr := &reader{b: s.data}
+			n, err := sr.u32()
+			if err != nil {
+				return nil, st, err
+			}
+			nMemories += n
 		case secGlobal:
 			sr := &reader{b: s.data}
 			if nGlobals, err = sr.u32(); err != nil {
@@ -145,23 +181,28 @@ func InstrumentStats(wasm []byte) (out []byte, st Stats, err error) {
 			exportAt = i
 		}
 	}
-	if uint64(nImportedGlobals)+uint64(nGlobals) >= math.MaxUint32 {
+	if nMemories == 0 {
+		return nil, st, fmt.Errorf("%w: no memory (memory.grow is the safepoint)", ErrUnsupported)
+	}
+	if uint64(nImportedGlobals)+uint64(nGlobals)+2 >= math.MaxUint32 {
 		return nil, st, fmt.Errorf("%w: too many globals", ErrMalformed)
 	}
 	idx := nImportedGlobals + nGlobals
-	check := appendU32([]byte{0x23}, idx) // global.get idx
-	check = append(check, 0x04, 0x40, 0x00, 0x0B)
+	check := Check(idx, idx+1)
 
-	// Global section: one more entry, (mut i32) = i32.const 0.
-	newGlobal := []byte{0x7F, 0x01, 0x41, 0x00, 0x0B}
+	// Global section: two more entries, (mut i32) = i32.const 0 and
+	// (mut i32) = i32.const SafepointEvery.
+	newGlobal := []byte{0x7F, 0x01, 0x41, 0x00, 0x0B, 0x7F, 0x01, 0x41}
+	newGlobal = appendS32(newGlobal, SafepointEvery)
+	newGlobal = append(newGlobal, 0x0B)
 	if globalAt >= 0 {
 		sr := &reader{b: secs[globalAt].data}
 		_, _ = sr.u32()
-		d := appendU32(nil, nGlobals+1)
+		d := appendU32(nil, nGlobals+2)
 		d = append(d, secs[globalAt].data[sr.pos:]...)
 		secs[globalAt].data = append(d, newGlobal...)
 	} else {
-		globalAt = insertSection(&secs, section{id: secGlobal, data: append([]byte{1}, newGlobal...)})
+		globalAt = insertSection(&secs, section{id: secGlobal, data: append([]byte{2}, newGlobal...)})
 		if exportAt >= globalAt {
 			exportAt++
 		}
@@ -225,23 +266,40 @@ func insertSection(secs *[]section, s section) int {
 	return at
 }
 
-func countImportedGlobals(data []byte) (uint32, error) {
+// Check is the code inserted after every loop header, for the abort and
+// budget globals at those indices.
+func Check(abort, budget uint32) []byte {
+	b := appendU32([]byte{0x23}, budget)     // global.get $budget
+	b = append(b, 0x41, 0x01, 0x6B, 0x24)    // i32.const 1, i32.sub, global.set
+	b = appendU32(b, budget)                 // $budget
+	b = appendU32(append(b, 0x23), budget)   // global.get $budget
+	b = append(b, 0x45, 0x04, 0x40, 0x41)    // i32.eqz, if, i32.const
+	b = appendS32(b, SafepointEvery)         // SafepointEvery
+	b = appendU32(append(b, 0x24), budget)   // global.set $budget
+	b = append(b, 0x41, 0x00, 0x40, 0x00)    // i32.const 0, memory.grow 0
+	b = append(b, 0x1A, 0x23)                // drop, global.get
+	b = appendU32(b, abort)                  // $abort
+	return append(b, 0x04, 0x40, 0x00, 0x0B, // if, unreachable, end
+		0x0B) // end
+}
+
+// countImports counts the imported globals and memories.
+func countImports(data []byte) (globals, memories uint32, err error) {
 	r := &reader{b: data}
 	n, err := r.u32()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var globals uint32
 	for i := uint32(0); i < n; i++ {
 		if err := r.skipName(); err != nil { // module
-			return 0, err
+			return 0, 0, err
 		}
 		if err := r.skipName(); err != nil { // name
-			return 0, err
+			return 0, 0, err
 		}
 		kind, err := r.byte()
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		switch kind {
 		case 0x00: // func: typeidx
@@ -251,6 +309,7 @@ func countImportedGlobals(data []byte) (uint32, error) {
 				err = r.skipLimits()
 			}
 		case 0x02: // memory: limits
+			memories++
 			err = r.skipLimits()
 		case 0x03: // global: valtype mut
 			globals++
@@ -268,13 +327,13 @@ func countImportedGlobals(data []byte) (uint32, error) {
 			err = fmt.Errorf("%w: unknown import kind %d", ErrMalformed, kind)
 		}
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	if !r.eof() {
-		return 0, fmt.Errorf("%w: trailing bytes in import section", ErrMalformed)
+		return 0, 0, fmt.Errorf("%w: trailing bytes in import section", ErrMalformed)
 	}
-	return globals, nil
+	return globals, memories, nil
 }
 
 func checkExportName(data []byte, name string) error {
@@ -703,6 +762,17 @@ func appendU32(b []byte, v uint32) []byte {
 			continue
 		}
 		return append(b, c)
+	}
+}
+
+func appendS32(b []byte, v int32) []byte {
+	for {
+		c := byte(v & 0x7F)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
 	}
 }
 

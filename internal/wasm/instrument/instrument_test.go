@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -61,6 +62,7 @@ func tinyModule() []byte {
 		sec(secCustom, []byte{4}, []byte("head"), []byte("x")),
 		sec(secType, vec([]byte{0x60, 0, 0}, []byte{0x60, 1, 0x7F, 1, 0x7F})),
 		sec(secFunction, vec([]byte{0}, []byte{1})),
+		memSec,
 		sec(secGlobal, vec([]byte{0x7E, 0x01, 0x42, 0x07, 0x0B})),
 		sec(secExport, vec(append(appendName(nil, "spin"), 0, 0), append(appendName(nil, "nested"), 0, 1))),
 		sec(secCode, vec(spin, nested)),
@@ -118,9 +120,9 @@ func checksAfterLoops(t *testing.T, wasm []byte, check []byte) (loops, checked i
 	return loops, checked
 }
 
-func checkBytes(idx uint32) []byte {
-	return append(appendU32([]byte{0x23}, idx), 0x04, 0x40, 0x00, 0x0B)
-}
+func checkBytes(idx uint32) []byte { return Check(idx, idx+1) }
+
+var memSec = sec(secMemory, vec([]byte{0x00, 0x01}))
 
 // exportedGlobalIndex finds the index the module exports name under.
 func exportedGlobalIndex(t *testing.T, wasm []byte, name string) uint32 {
@@ -213,6 +215,18 @@ func TestTinyModule(t *testing.T) {
 		t.Fatalf("spin returned early: %v", err)
 	case <-time.After(50 * time.Millisecond):
 	}
+	// A garbage collection stops the world: it must not wait forever for
+	// the goroutine running the guest (memory.grow is its safepoint).
+	gcDone := make(chan struct{})
+	go func() {
+		runtime.GC()
+		close(gcDone)
+	}()
+	select {
+	case <-gcDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("runtime.GC blocked by a spinning guest")
+	}
 	g.Set(1)
 	select {
 	case err := <-done:
@@ -222,8 +236,8 @@ func TestTinyModule(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("spin was not aborted by the global")
 	}
-	// Once set, every loop traps.
-	if _, err := mod.ExportedFunction("nested").Call(ctx, 3); err == nil {
+	// Once set, any loop traps within SafepointEvery iterations.
+	if _, err := mod.ExportedFunction("nested").Call(ctx, 300); err == nil {
 		t.Fatal("nested ran with the abort global set")
 	}
 }
@@ -259,6 +273,17 @@ func TestImportedGlobalsAndNoGlobalSection(t *testing.T) {
 	}
 }
 
+func TestNoMemory(t *testing.T) {
+	in := module(
+		sec(secType, vec([]byte{0x60, 0, 0})),
+		sec(secFunction, vec([]byte{0})),
+		sec(secCode, vec(body(vec(), 0x03, 0x40, 0x0B, 0x0B))),
+	)
+	if _, _, err := Instrument(in); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("module without memory: %v, want ErrUnsupported", err)
+	}
+}
+
 func TestAlreadyInstrumented(t *testing.T) {
 	out, _, err := Instrument(tinyModule())
 	if err != nil {
@@ -282,11 +307,13 @@ func TestMalformed(t *testing.T) {
 		"opcode": module(
 			sec(secType, vec([]byte{0x60, 0, 0})),
 			sec(secFunction, vec([]byte{0})),
+			memSec,
 			sec(secCode, vec(body(vec(), 0x03, 0x40, 0xFF, 0x0B, 0x0B))),
 		),
 		"no end": module(
 			sec(secType, vec([]byte{0x60, 0, 0})),
 			sec(secFunction, vec([]byte{0})),
+			memSec,
 			sec(secCode, vec(body(vec(), 0x03, 0x40, 0x0B))),
 		),
 	}
@@ -304,7 +331,7 @@ func TestMalformed(t *testing.T) {
 	// Every truncation of a valid module fails cleanly (or, at a section
 	// boundary, succeeds).
 	for n := 0; n < len(good); n++ {
-		if _, _, err := Instrument(good[:n]); err != nil && !errors.Is(err, ErrMalformed) {
+		if _, _, err := Instrument(good[:n]); err != nil && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnsupported) {
 			t.Fatalf("truncated at %d: %v", n, err)
 		}
 	}
@@ -403,8 +430,8 @@ func FuzzInstrument(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out, name, err := Instrument(in)
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("error %v wraps neither ErrMalformed nor ErrUnsupported", err)
 			}
 			return
 		}
