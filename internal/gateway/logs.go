@@ -25,19 +25,22 @@ func NewLogs(m *config.Main, stdout, stderr io.Writer) (*Logs, error) {
 	if !m.Heimdall.AccessLog.Enable {
 		return l, nil
 	}
-	w := stdout
+	out := stdout
 	if p := m.Heimdall.AccessLog.Path; p != "" {
 		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, fmt.Errorf("opening access log: %w", err)
 		}
-		w, l.closer = f, f
+		out = f
+	} else {
+		out = struct{ io.Writer }{stdout} // Close must not close stdout
 	}
-	l.Access = slog.New(newHandler(m.Heimdall.LogFormat, w, slog.LevelInfo))
+	w := newBufferedLog(out)
+	l.Access, l.closer = slog.New(newHandler(m.Heimdall.LogFormat, w, slog.LevelInfo)), w
 	return l, nil
 }
 
-// Close closes the access log file, if any.
+// Close writes out the buffered access log and closes its file, if any.
 func (l *Logs) Close() error {
 	if l.closer != nil {
 		return l.closer.Close()
