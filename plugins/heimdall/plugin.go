@@ -77,7 +77,11 @@ func (p *plugin) NewHttpContext(id uint32) types.HttpContext {
 	if conf == nil { // host skipped on_configure: behave as with no conf
 		conf, _ = parseConfig(nil)
 	}
-	return &stream{id: id, conf: conf}
+	// Everything this plugin does is info-level logging: when the host would
+	// drop it, skip the work (reading headers and bodies) altogether.
+	level, err := proxywasm.GetLogLevel()
+	quiet := err == nil && level > types.LogLevelInfo
+	return &stream{id: id, conf: conf, quiet: quiet}
 }
 
 // stream logs one HTTP exchange.
@@ -85,6 +89,8 @@ type stream struct {
 	types.DefaultHttpContext
 	id   uint32
 	conf *config
+	// quiet: the host drops info lines, so there is nothing to do.
+	quiet bool
 	req  bodyLog
 	resp bodyLog
 }
@@ -133,6 +139,9 @@ func (s *stream) logHeaders(prefix, arrow string, headers [][2]string) {
 }
 
 func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
+	if s.quiet {
+		return types.ActionContinue
+	}
 	headers, err := proxywasm.GetHttpRequestHeaders()
 	if err != nil {
 		proxywasm.LogErrorf("heimdall: %d: request headers: %v", s.id, err)
@@ -160,6 +169,9 @@ func (s *stream) OnHttpRequestTrailers(int) types.Action {
 }
 
 func (s *stream) OnHttpResponseHeaders(int, bool) types.Action {
+	if s.quiet {
+		return types.ActionContinue
+	}
 	// The request body is complete once the response starts.
 	s.flush(&s.req, "#request_body", "->")
 	headers, err := proxywasm.GetHttpResponseHeaders()
@@ -194,7 +206,7 @@ func (s *stream) OnHttpStreamDone() {
 // collect reads the chunk the host holds. Each callback returns Continue,
 // so the host forwards the chunk and the next callback sees only new bytes.
 func (s *stream) collect(b *bodyLog, bt types.BufferType, size int) {
-	if size <= 0 || b.logged {
+	if size <= 0 || b.logged || s.quiet {
 		return
 	}
 	var chunk []byte

@@ -170,3 +170,28 @@ func TestBodyLoggedOnceWithTrailersAndAtStreamEnd(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestQuietWhenHostDropsInfo: with the host at warn, the plugin reads
+// nothing and does not ask for bodies (APISIX properties unset).
+func TestQuietWhenHostDropsInfo(t *testing.T) {
+	host, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption().
+		WithVMContext(newVM()).WithLogLevel(types.LogLevelWarn))
+	defer reset()
+	if !host.StartVM() || !host.StartPlugin() {
+		t.Fatal("start failed")
+	}
+	id := host.InitializeHttpContext()
+	host.CallOnRequestHeaders(id, [][2]string{{":method", "POST"}, {"x-a", "b"}}, false)
+	host.CallOnRequestBody(id, []byte("hello"), true)
+	host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}}, false)
+	host.CallOnResponseBody(id, []byte("ok"), true)
+	host.CompleteHttpContext(id)
+	if got := host.Logs(types.LogLevelTrace); len(got) != 0 {
+		t.Errorf("quiet plugin logged %q", got)
+	}
+	for _, p := range []string{"wasm_process_req_body", "wasm_process_resp_body"} {
+		if _, ok := host.Property([]string{p}); ok {
+			t.Errorf("quiet plugin set %s", p)
+		}
+	}
+}

@@ -11,8 +11,9 @@ import (
 // Buffer is an io.Writer, safe for concurrent use, that keeps everything
 // written to it. The zero value is ready to use.
 type Buffer struct {
-	// Keep, when set before the first Write, decides which writes (one log
-	// record each) are kept; the others are only counted (see Dropped).
+	// Keep, when set before the first Write, decides which records (lines;
+	// a write may carry several, as the buffered access log does) are
+	// kept; the others are only counted (see Dropped).
 	Keep func(record []byte) bool
 
 	mu      sync.Mutex
@@ -24,11 +25,23 @@ type Buffer struct {
 func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.Keep != nil && !b.Keep(p) {
-		b.dropped++
-		return len(p), nil
+	if b.Keep == nil {
+		return b.buf.Write(p)
 	}
-	return b.buf.Write(p)
+	for rest := p; len(rest) > 0; {
+		rec := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			rec, rest = rest[:i+1], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		if !b.Keep(rec) {
+			b.dropped++
+			continue
+		}
+		b.buf.Write(rec)
+	}
+	return len(p), nil
 }
 
 // String returns everything kept so far.
@@ -38,7 +51,7 @@ func (b *Buffer) String() string {
 	return b.buf.String()
 }
 
-// Dropped returns how many writes Keep rejected.
+// Dropped returns how many records Keep rejected.
 func (b *Buffer) Dropped() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
