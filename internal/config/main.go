@@ -205,7 +205,9 @@ type WasmPlugin struct {
 	// 500 and the instance is replaced. 0 turns the protection off, as in
 	// Envoy: guest calls are then about 4x cheaper (no termination checks
 	// in compiled code), but a plugin stuck in a loop holds its instance
-	// and a CPU core for good. Only for plugins you trust.
+	// and a CPU core for good, and stalls the whole process at the next
+	// garbage collection (compiled wasm cannot be preempted). Only for
+	// plugins trusted as much as the gateway.
 	CallTimeout time.Duration
 	// Network is nil when the plugin has no network policy (no sockets).
 	Network *Network
