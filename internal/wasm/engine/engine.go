@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -24,6 +25,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/heimdallgw/heimdall/internal/wasm/instrument"
 )
 
 // Extension adds host functions to one plugin's import modules.
@@ -111,6 +114,38 @@ type Config struct {
 	Init func(inst *Instance) error
 	// Closed runs when an instance is discarded (after a trap or on Close).
 	Closed func(inst *Instance)
+	// Log receives the engine's own messages (a plugin that could not be
+	// instrumented); nil = slog.Default().
+	Log *slog.Logger
+}
+
+// Termination is how an engine aborts a guest call that overruns.
+type Termination int
+
+// Terminations.
+const (
+	// TerminationNone: Uninterruptible, calls are never aborted.
+	TerminationNone Termination = iota
+	// TerminationGlobal: the module was instrumented (package instrument)
+	// and the watchdog sets its abort global, which makes the guest trap
+	// at its next loop header. The cheap default.
+	TerminationGlobal
+	// TerminationContext: wazero's own checks (WithCloseOnContextDone), a
+	// call out to Go at every loop header; the fallback for a module that
+	// could not be instrumented.
+	TerminationContext
+)
+
+func (t Termination) String() string {
+	switch t {
+	case TerminationNone:
+		return "none"
+	case TerminationGlobal:
+		return "abort-global"
+	case TerminationContext:
+		return "close-on-context-done"
+	}
+	return fmt.Sprintf("Termination(%d)", int(t))
 }
 
 // Cache is a persistent compilation cache that may be shared by plugins.
@@ -157,6 +192,9 @@ type Engine struct {
 	exports   map[string]api.FunctionDefinition
 	modConfig wazero.ModuleConfig
 	slots     []*Slot
+	term      Termination
+	termWhy   error  // why TerminationContext (instrumentation failed)
+	abortName string // the abort global's export name (TerminationGlobal)
 	next      uint32
 	nextMu    sync.Mutex
 	closeOnce sync.Once
@@ -181,42 +219,55 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
 	}
-	e := &Engine{cfg: cfg}
-	// WithCloseOnContextDone is what lets the watchdog (callCtx) abort a
-	// runaway guest; without it compiled code cannot be interrupted. It is
-	// also most of the cost of a call into a Go guest (wazero 1.12): every
-	// wasm loop header, and Go puts one in every function that calls
-	// another, exits to Go to check whether the module was closed, and
-	// every call starts a watcher goroutine. Measured with plugins/headers
-	// (BenchmarkRequestHeadersPlugin): ~57 µs CPU per request with it,
-	// ~12 µs without. Cheaper termination needs a change in wazero (a
-	// native check of the closed flag, or one exit per N loop iterations).
-	rc := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(!cfg.Uninterruptible).
-		WithMemoryLimitPages(cfg.MemoryLimitPages)
-	switch {
-	case cfg.Cache != nil:
-		rc = rc.WithCompilationCache(cfg.Cache.c)
-	case !cfg.NoCache:
-		c, err := NewCache(cfg.CacheDir)
-		if err != nil {
-			return nil, err
-		}
-		e.ownCache = c
-		rc = rc.WithCompilationCache(c.c)
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
 	}
-	e.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	e := &Engine{cfg: cfg}
+	// Termination of runaway guests. wazero's WithCloseOnContextDone puts,
+	// at every wasm loop header (and Go puts one in every function that
+	// calls another), a call out to Go that checks whether the module was
+	// closed, and starts a watcher goroutine per call: with plugins/headers
+	// (BenchmarkRequestHeadersPlugin) ~42 µs CPU per request against ~10
+	// without. Instead the module is instrumented (package instrument): an
+	// exported abort global and, at every loop header, a native check of
+	// it; the watchdog (Instance.expire) sets it and the guest traps at
+	// its next loop iteration. A module that cannot be instrumented (an
+	// opcode the instrumenter does not know, say) keeps wazero's checks,
+	// so no plugin runs unprotected unless Uninterruptible asks for it.
+	wasm := cfg.Wasm
+	switch {
+	case cfg.Uninterruptible:
+		e.term = TerminationNone
+	default:
+		out, name, ierr := instrument.Instrument(cfg.Wasm)
+		if ierr != nil {
+			e.term, e.termWhy = TerminationContext, ierr
+		} else {
+			e.term, e.abortName, wasm = TerminationGlobal, name, out
+		}
+	}
 	defer func() {
 		if err != nil {
-			_ = e.rt.Close(ctx)
-			if e.ownCache != nil {
-				_ = e.ownCache.Close(ctx)
-			}
+			e.closeRuntime(ctx)
 		}
 	}()
-	e.compiled, err = e.rt.CompileModule(ctx, cfg.Wasm)
+	for {
+		err = e.compile(ctx, wasm)
+		if err != nil && e.term == TerminationGlobal {
+			// The instrumented module does not compile but the original
+			// may: a bug in the instrumenter must not lose the plugin.
+			e.closeRuntime(ctx)
+			e.term, e.termWhy, e.abortName, wasm = TerminationContext, fmt.Errorf("instrumented module: %w", err), "", cfg.Wasm
+			continue
+		}
+		break
+	}
 	if err != nil {
 		return nil, fmt.Errorf("compiling wasm plugin %s: %w", cfg.Name, err)
+	}
+	if e.term == TerminationContext {
+		cfg.Log.Warn("wasm plugin not instrumented for cheap termination; using wazero's context checks (slower)",
+			slog.String("plugin", cfg.Name), slog.Any("reason", e.termWhy))
 	}
 	e.exports = e.compiled.ExportedFunctions()
 
@@ -293,6 +344,44 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	}
 	return e, nil
 }
+
+// compile makes the runtime (closing the context's done channel aborts
+// calls only for TerminationContext) and compiles wasm.
+func (e *Engine) compile(ctx context.Context, wasm []byte) error {
+	rc := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(e.term == TerminationContext).
+		WithMemoryLimitPages(e.cfg.MemoryLimitPages)
+	switch {
+	case e.cfg.Cache != nil:
+		rc = rc.WithCompilationCache(e.cfg.Cache.c)
+	case !e.cfg.NoCache:
+		c, err := NewCache(e.cfg.CacheDir)
+		if err != nil {
+			return err
+		}
+		e.ownCache = c
+		rc = rc.WithCompilationCache(c.c)
+	}
+	e.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	var err error
+	e.compiled, err = e.rt.CompileModule(ctx, wasm)
+	return err
+}
+
+func (e *Engine) closeRuntime(ctx context.Context) {
+	if e.rt != nil {
+		_ = e.rt.Close(ctx)
+		e.rt = nil
+	}
+	if e.ownCache != nil {
+		_ = e.ownCache.Close(ctx)
+		e.ownCache = nil
+	}
+}
+
+// Termination reports how overrunning calls are aborted and, for
+// TerminationContext, why the module could not be instrumented.
+func (e *Engine) Termination() (Termination, error) { return e.term, e.termWhy }
 
 // Name is the plugin name.
 func (e *Engine) Name() string { return e.cfg.Name }
@@ -482,6 +571,14 @@ func (e *Engine) instantiate(ctx context.Context, s *Slot) (inst *Instance, err 
 	}
 	inst.mod = mod
 	inst.mem = mod.Memory()
+	if e.term == TerminationGlobal {
+		g, ok := mod.ExportedGlobal(e.abortName).(api.MutableGlobal)
+		if !ok { // cannot happen: instrument exports a mutable i32
+			_ = mod.Close(context.Background())
+			return nil, fmt.Errorf("instantiating wasm plugin %s: abort global %s missing", e.cfg.Name, e.abortName)
+		}
+		inst.abort.Store(&g)
+	}
 	if e.cfg.Init != nil {
 		if err := e.cfg.Init(inst); err != nil {
 			inst.broken = true
@@ -524,7 +621,9 @@ type instKey struct{}
 // callCtx is the context of every guest call of one instance: it carries the
 // instance to host functions without a context chain walk, and its Done
 // channel is closed by the instance's watchdog timer when a call overruns,
-// which makes wazero abort the running code (WithCloseOnContextDone).
+// which makes wazero abort the running code under TerminationContext
+// (WithCloseOnContextDone; under TerminationGlobal the watchdog sets the
+// abort global instead, and closing the channel only tells host functions).
 //
 // It has the values of parent but not its cancellation (like
 // context.WithoutCancel, which it does not wrap: wazero looks a value up on

@@ -29,8 +29,12 @@ type Instance struct {
 	ctx     *callCtx
 	timer   *time.Timer
 	expired atomic.Bool
-	depth   int
-	broken  bool
+	// abort is the instrumented module's abort global (TerminationGlobal),
+	// set once after instantiation; atomic because expire reads it from
+	// the timer's goroutine.
+	abort  atomic.Pointer[api.MutableGlobal]
+	depth  int
+	broken bool
 }
 
 // Function is a handle on a guest export; the zero value is "absent". Its
@@ -75,8 +79,22 @@ func (i *Instance) Break() { i.broken = true }
 // Context is the instance's call context (carries no request deadline).
 func (i *Instance) Context() context.Context { return i.ctx }
 
+// expire is the watchdog: it runs on the timer's goroutine when a call
+// overruns. Under TerminationGlobal it sets the abort global, and the guest
+// traps (unreachable) at its next loop header; Call then sees expired and
+// reports ErrTimeout, and the instance is discarded (the global is never
+// reset). The write races with the guest's reads of the global by design:
+// wazero (v1.12, compiler) keeps the global in the module's own memory
+// and the compiled code loads it at every check, so the guest sees the
+// store at most a few iterations late; the value only goes from 0 to 1, a
+// change of one byte, so no read can see anything but 0 or 1. The race
+// detector does not see it (compiled code is not instrumented), and no Go
+// code reads the global.
 func (i *Instance) expire() {
 	if i.expired.CompareAndSwap(false, true) {
+		if g := i.abort.Load(); g != nil {
+			(*g).Set(1)
+		}
 		close(i.ctx.done)
 	}
 }
