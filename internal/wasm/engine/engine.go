@@ -99,9 +99,11 @@ type Config struct {
 	// that runs longer is aborted and its instance discarded.
 	CallTimeout time.Duration
 	// Uninterruptible compiles the plugin without termination checks and
-	// runs calls without a watchdog: calls cost about a quarter, but
-	// CallTimeout is not enforced and a guest stuck in a loop keeps its
-	// slot (and a CPU) forever. Envoy's behaviour; for trusted plugins.
+	// runs calls without a watchdog: CallTimeout is not enforced and a
+	// guest stuck in a loop keeps its slot (and a CPU) forever, and stalls
+	// the whole process at the next garbage collection. Envoy's behaviour;
+	// for trusted plugins. With the module instrumented (the default, see
+	// New) the checks cost little: a counter per loop iteration.
 	Uninterruptible bool
 	// HostFuncs are the host functions (module "env" and any other).
 	HostFuncs []HostFunc
