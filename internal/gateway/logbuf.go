@@ -34,6 +34,13 @@ func newBufferedLog(out io.Writer) *bufferedLog {
 func (b *bufferedLog) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// Keep records whole in each write to the file: flush first when the
+	// record does not fit in what is left (bufio would split it).
+	if len(p) > b.w.Available() && b.w.Buffered() > 0 {
+		if err := b.w.Flush(); err != nil {
+			return 0, err
+		}
+	}
 	n, err := b.w.Write(p)
 	if !b.armed && b.w.Buffered() > 0 {
 		b.armed = true

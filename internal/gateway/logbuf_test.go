@@ -47,3 +47,37 @@ func TestAccessLogBuffered(t *testing.T) {
 		t.Fatalf("%d access-log lines after Close, want 1000", n)
 	}
 }
+
+// recordWriter records each write it gets.
+type recordWriter struct{ writes [][]byte }
+
+func (r *recordWriter) Write(p []byte) (int, error) {
+	r.writes = append(r.writes, append([]byte(nil), p...))
+	return len(p), nil
+}
+
+// TestAccessLogKeepsRecordsWhole: a record never straddles two writes to
+// the file, however full the buffer is.
+func TestAccessLogKeepsRecordsWhole(t *testing.T) {
+	out := &recordWriter{}
+	b := newBufferedLog(out)
+	rec := []byte(strings.Repeat("x", 999) + "\n") // 1000 bytes: 64 KiB is not a multiple
+	for i := 0; i < 500; i++ {
+		if _, err := b.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, w := range out.writes {
+		if len(w)%len(rec) != 0 {
+			t.Fatalf("a write of %d bytes splits a %d-byte record", len(w), len(rec))
+		}
+		total += len(w)
+	}
+	if total != 500*len(rec) {
+		t.Fatalf("wrote %d bytes, want %d", total, 500*len(rec))
+	}
+}

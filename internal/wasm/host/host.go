@@ -166,6 +166,7 @@ func Load(ctx context.Context, cfg PluginConfig, log *slog.Logger) (*Plugin, err
 		Stdout:           newLineWriter(p.ctx, p.log, "stdout", slog.LevelInfo),
 		Stderr:           newLineWriter(p.ctx, p.log, "stderr", slog.LevelWarn),
 		Init:             p.initInstance,
+		Log:              p.log,
 		Closed:           p.instanceClosed,
 	})
 	if err != nil {
