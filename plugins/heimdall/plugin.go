@@ -91,8 +91,8 @@ type stream struct {
 	conf *config
 	// quiet: the host drops info lines, so there is nothing to do.
 	quiet bool
-	req  bodyLog
-	resp bodyLog
+	req   bodyLog
+	resp  bodyLog
 }
 
 // bodyLog keeps the first max bytes of a body and counts the rest.
