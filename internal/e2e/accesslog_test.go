@@ -36,6 +36,13 @@ func TestDemoRouteRewriteAndAccessLog(t *testing.T) {
 	if hs := texts(ofCtx(heimdallLines(g), rb.Ctx), "request_header"); !containsStr(hs, ":path: /post?x=1") {
 		t.Errorf("heimdall should see the rewritten path; logged %q", hs)
 	}
+	// The plugin's own log lines carry the request line as received too.
+	line := g.WaitLog(t, "a heimdall line with its request context", func(e Entry) bool {
+		return strings.HasPrefix(e.Msg, "#request_body") && e.Str("request") != ""
+	})
+	if got := line.Str("request"); got != "POST /httpbin/post?x=1 HTTP/1.1" {
+		t.Errorf("plugin log line request = %q, want the request line as received", got)
+	}
 	access := g.WaitLog(t, "the access line", func(e Entry) bool { return e.Msg == "access" })
 	if access.Str("path") != "/httpbin/post?x=1" || access.Str("method") != "POST" || access.Str("status") != "200" {
 		t.Errorf("access line %s: want POST /httpbin/post?x=1 200 (the request as received)", access.Raw)

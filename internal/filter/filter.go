@@ -175,6 +175,11 @@ type Exchange struct {
 	// Log is the error logger with this request's context attached.
 	Log *slog.Logger
 
+	// OrigMethod and OrigPath are the request line as received, recorded
+	// by the proxy before filters (proxy-rewrite, plugins) change Req; logs
+	// show them, as nginx's $request does. See RequestLine.
+	OrigMethod, OrigPath []byte
+
 	// ResponseStarted is set by the proxy once response headers were sent
 	// downstream; after that a local response can only abort the stream.
 	ResponseStarted bool
@@ -196,6 +201,7 @@ func (x *Exchange) Reset() {
 	x.Client, x.ClientIP, x.Local, x.TLS = "", "", "", false
 	x.RouteID, x.RouteName, x.UpstreamID, x.Upstream = "", "", "", ""
 	x.Log = nil
+	x.OrigMethod, x.OrigPath = x.OrigMethod[:0], x.OrigPath[:0]
 	x.ResponseStarted = false
 	clear(x.props)
 	x.mu.Lock()
@@ -208,6 +214,15 @@ func (x *Exchange) Reset() {
 		}
 	}
 	x.mu.Unlock()
+}
+
+// RequestLine returns the method and request-target as received, or the
+// current ones when the proxy has not recorded them.
+func (x *Exchange) RequestLine() (method, path []byte) {
+	if len(x.OrigMethod) == 0 {
+		return x.Req.Method, x.Req.Path
+	}
+	return x.OrigMethod, x.OrigPath
 }
 
 // Property returns a value stored with SetProperty.

@@ -107,8 +107,8 @@ func (p *Proxy) Serve(ctx context.Context, s *Stream) {
 		x.Start = time.Now()
 	}
 	x.ID = p.nextID.Add(1)
-	s.origMethod = append(s.origMethod[:0], x.Req.Method...)
-	s.origPath = append(s.origPath[:0], x.Req.Path...)
+	x.OrigMethod = append(x.OrigMethod[:0], x.Req.Method...)
+	x.OrigPath = append(x.OrigPath[:0], x.Req.Path...)
 	if v, ok := x.Req.Header.Get("x-request-id"); ok {
 		x.RequestID = string(v)
 	} else {

@@ -51,20 +51,6 @@ type Stream struct {
 	// for the logs
 	bytesSent int64
 	failure   error
-	// origMethod and origPath are the request line as received, before
-	// filters (proxy-rewrite, plugins) change X.Req; the logs show them, as
-	// nginx's $request does.
-	origMethod []byte
-	origPath   []byte
-}
-
-// requestLine returns the method and request-target as received; before
-// Serve recorded them, the current ones.
-func (s *Stream) requestLine() (method, path []byte) {
-	if len(s.origMethod) == 0 {
-		return s.X.Req.Method, s.X.Req.Path
-	}
-	return s.origMethod, s.origPath
 }
 
 // SetRequestBody sets the downstream request body; nil or a zero
@@ -142,8 +128,6 @@ func (s *Stream) reset() {
 	s.scratch = s.scratch[:0]
 	s.bytesSent = 0
 	s.failure = nil
-	s.origMethod = s.origMethod[:0]
-	s.origPath = s.origPath[:0]
 	s.upHTTPS = false
 }
 
@@ -696,7 +680,7 @@ func (s *Stream) logFailure(msg string, err error) {
 		return
 	}
 	x := &s.X
-	method, path := s.requestLine()
+	method, path := s.X.RequestLine()
 	reqLine := string(method) + " " + string(path) + " " + x.Req.Proto
 	upstream := ""
 	if x.Upstream != "" {
@@ -736,7 +720,7 @@ func (s *Stream) accessLog() {
 		// The body failed after the head: the client saw a broken response.
 		status = 0
 	}
-	method, path := s.requestLine()
+	method, path := s.X.RequestLine()
 	l.LogAttrs(ctx, slog.LevelInfo, "access",
 		slog.String("client", x.ClientIP),
 		slog.String("method", string(method)),

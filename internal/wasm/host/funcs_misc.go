@@ -32,9 +32,10 @@ func hLog(v *vm, s []uint64) abi.Status {
 			return abi.StatusOK
 		}
 		if v.p.log.Enabled(ctx, level) {
+			method, path := x.RequestLine()
 			v.p.log.LogAttrs(ctx, level, string(msg), slog.Uint64("context_id", uint64(c.id)),
 				slog.String("client", x.Client),
-				slog.String("request", string(x.Req.Method)+" "+string(x.Req.Path)+" "+x.Req.Proto),
+				slog.String("request", string(method)+" "+string(path)+" "+x.Req.Proto),
 				slog.String("host", string(x.Req.Authority)),
 				slog.String("upstream", x.Upstream))
 		}
