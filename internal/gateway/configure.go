@@ -259,8 +259,10 @@ func (gw *Gateway) install(s *store.Snapshot) error {
 	if err != nil {
 		return err
 	}
-	addrs := upstreamAddrs(s.Routes)
-	gw.upstreams.Store(&addrs)
+	// The upstream-id map is Apply's: it was stored for s before its
+	// plugins were configured (and restored if s was rejected). Storing it
+	// here as well would let a background refresh of the served snapshot
+	// overwrite the map an Apply in progress just stored.
 	old := gw.cur
 	gw.cur, gw.snap = gen, s
 	gw.proxy.SetRoutes(gen.table)
