@@ -291,35 +291,22 @@ func (p *Plugin) NewFactory(ctx context.Context, key string, conf []byte) (*Fact
 	// a time, so the others keep serving (Engine.Pick prefers a free one).
 	// Instances replaced after a failure are configured lazily.
 	slots := p.eng.Slots()
-	errs := make([]error, len(slots))
-	for i, slot := range slots {
+	for _, slot := range slots {
 		inst, err := slot.Lock(p.ctx)
 		if err == nil {
 			_, err = p.vmOf(inst).root(f)
 		}
 		slot.Unlock()
-		if errs[i] = err; err != nil {
-			break
+		if err != nil {
+			f.Close() // the root contexts the other instances created
+			// The caller names the route (the gateway with apisix.yaml's line).
+			return nil, err
 		}
-	}
-	if firstErr(errs) != nil {
-		f.Close() // the root contexts the other instances created
-		// The caller names the route (the gateway with apisix.yaml's line).
-		return nil, firstErr(errs)
 	}
 	p.mu.Lock()
 	p.factories[f] = struct{}{}
 	p.mu.Unlock()
 	return f, nil
-}
-
-func firstErr(errs []error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Name implements filter.Factory.
