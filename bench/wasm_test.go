@@ -67,42 +67,57 @@ var minimalWasm = []byte{
 	0x07, 0x0a, 0x01, 0x06, 'm', 'e', 'm', 'o', 'r', 'y', 0x02, 0x00, // export "memory"
 }
 
-// nopWasm exports one function, f, that does nothing.
+// nopWasm exports one function, f, that does nothing, and a memory (a
+// module without one cannot be instrumented and would measure wazero's own
+// termination checks instead).
 var nopWasm = []byte{
 	0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
 	0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type section: func() -> ()
 	0x03, 0x02, 0x01, 0x00, // function section: one function of type 0
+	0x05, 0x03, 0x01, 0x00, 0x01, // memory section: 1 memory, min 1 page
 	0x07, 0x05, 0x01, 0x01, 'f', 0x00, 0x00, // export "f"
 	0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, // code: empty body
 }
 
 // BenchmarkEngineCall is the fixed cost of one call into a guest through
-// engine.Instance.Call, the guest doing nothing: the engine's deadline timer
-// and wazero's per-call set-up. Every proxy-wasm callback (about 7 per
+// engine.Instance.Call, the guest doing nothing: the engine's watchdog
+// bookkeeping and wazero's per-call set-up; trusted is call_timeout: 0 (no
+// watchdog). Every proxy-wasm callback (about 7 per
 // request for a plugin with header callbacks) and every host call that
 // returns data (through proxy_on_memory_allocate) pays it once.
 func BenchmarkEngineCall(b *testing.B) {
-	e, err := engine.New(b.Context(), engine.Config{Name: "nop", Wasm: nopWasm, NoCache: true, PoolSize: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = e.Close(context.WithoutCancel(b.Context())) })
-	s := e.Slots()[0]
-	inst, err := s.Lock(b.Context())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Unlock()
-	f := inst.Lookup("f")
-	stack := make([]uint64, 1)
-	b.ReportAllocs()
-	cpu := startCPU()
-	for b.Loop() {
-		if err := inst.Call(f, stack); err != nil {
-			b.Fatal(err)
+	for _, trusted := range []bool{false, true} {
+		name := "interruptible"
+		if trusted {
+			name = "trusted"
 		}
+		b.Run(name, func(b *testing.B) {
+			e, err := engine.New(b.Context(), engine.Config{Name: "nop", Wasm: nopWasm, NoCache: true, PoolSize: 1, Uninterruptible: trusted})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = e.Close(context.WithoutCancel(b.Context())) })
+			if term, why := e.Termination(); term == engine.TerminationContext {
+				b.Fatalf("nop module not instrumented: %v", why)
+			}
+			s := e.Slots()[0]
+			inst, err := s.Lock(b.Context())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Unlock()
+			f := inst.Lookup("f")
+			stack := make([]uint64, 1)
+			b.ReportAllocs()
+			cpu := startCPU()
+			for b.Loop() {
+				if err := inst.Call(f, stack); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu.report(b)
+		})
 	}
-	cpu.report(b)
 }
 
 // BenchmarkInstanceCheckout is picking an instance slot and locking and

@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -195,8 +196,9 @@ type Engine struct {
 	modConfig wazero.ModuleConfig
 	slots     []*Slot
 	term      Termination
-	termWhy   error  // why TerminationContext (instrumentation failed)
-	abortName string // the abort global's export name (TerminationGlobal)
+	termWhy   error     // why TerminationContext (instrumentation failed)
+	abortName string    // the abort global's export name (TerminationGlobal)
+	watch     *watchdog // nil when Uninterruptible
 	next      uint32
 	nextMu    sync.Mutex
 	closeOnce sync.Once
@@ -344,6 +346,9 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	for i := range e.slots {
 		e.slots[i] = &Slot{e: e, index: i}
 	}
+	if !cfg.Uninterruptible {
+		e.watch = startWatchdog(e)
+	}
 	return e, nil
 }
 
@@ -451,6 +456,9 @@ func (e *Engine) Pick() *Slot {
 func (e *Engine) Close(ctx context.Context) error {
 	var err error
 	e.closeOnce.Do(func() {
+		if e.watch != nil {
+			e.watch.close()
+		}
 		for _, s := range e.slots {
 			s.mu.Lock()
 			if s.inst != nil {
@@ -475,10 +483,13 @@ var ErrClosed = errors.New("wasm engine closed")
 // Slot holds at most one live instance. An instance runs one guest call at
 // a time: the slot's lock is held across it.
 type Slot struct {
-	e      *Engine
-	index  int
-	mu     sync.Mutex
-	inst   *Instance
+	e     *Engine
+	index int
+	mu    sync.Mutex
+	inst  *Instance
+	// live is inst for the watchdog's goroutine (set from the start of
+	// the instantiation until the instance is discarded).
+	live   atomic.Pointer[Instance]
 	gen    uint64
 	closed bool
 }
@@ -544,7 +555,7 @@ func (s *Slot) discardLocked() {
 	for _, x := range s.e.cfg.Extensions {
 		x.InstanceClosed(inst.mod)
 	}
-	inst.timer.Stop()
+	s.live.Store(nil)
 	_ = inst.mod.Close(context.Background())
 }
 
@@ -552,11 +563,12 @@ func (e *Engine) instantiate(ctx context.Context, s *Slot) (inst *Instance, err 
 	s.gen++
 	inst = &Instance{slot: s, Gen: s.gen}
 	inst.ctx = &callCtx{parent: ctx, inst: inst, done: make(chan struct{})}
-	inst.timer = time.AfterFunc(time.Hour, inst.expire)
-	inst.timer.Stop()
 	inst.depth = 1
 	if !e.cfg.Uninterruptible {
-		inst.timer.Reset(e.cfg.CallTimeout)
+		// The watchdog sees the instance from now on: instantiation runs
+		// guest code (start functions) under the same timeout as a call.
+		s.live.Store(inst)
+		inst.enter()
 	}
 	mod, err := func() (m api.Module, err error) {
 		defer func() {
@@ -567,8 +579,11 @@ func (e *Engine) instantiate(ctx context.Context, s *Slot) (inst *Instance, err 
 		return e.rt.InstantiateModule(inst.ctx, e.compiled, e.modConfig)
 	}()
 	inst.depth = 0
-	inst.timer.Stop()
+	if !e.cfg.Uninterruptible {
+		inst.leave()
+	}
 	if err != nil {
+		s.live.Store(nil)
 		return nil, fmt.Errorf("instantiating wasm plugin %s: %w", e.cfg.Name, err)
 	}
 	inst.mod = mod
@@ -576,6 +591,7 @@ func (e *Engine) instantiate(ctx context.Context, s *Slot) (inst *Instance, err 
 	if e.term == TerminationGlobal {
 		g, ok := mod.ExportedGlobal(e.abortName).(api.MutableGlobal)
 		if !ok { // cannot happen: instrument exports a mutable i32
+			s.live.Store(nil)
 			_ = mod.Close(context.Background())
 			return nil, fmt.Errorf("instantiating wasm plugin %s: abort global %s missing", e.cfg.Name, e.abortName)
 		}
@@ -590,6 +606,7 @@ func (e *Engine) instantiate(ctx context.Context, s *Slot) (inst *Instance, err 
 			for _, x := range e.cfg.Extensions {
 				x.InstanceClosed(mod)
 			}
+			s.live.Store(nil)
 			_ = mod.Close(context.Background())
 			return nil, fmt.Errorf("starting wasm plugin %s: %w", e.cfg.Name, err)
 		}
@@ -622,7 +639,7 @@ type instKey struct{}
 
 // callCtx is the context of every guest call of one instance: it carries the
 // instance to host functions without a context chain walk, and its Done
-// channel is closed by the instance's watchdog timer when a call overruns,
+// channel is closed by the engine's watchdog when a call overruns,
 // which makes wazero abort the running code under TerminationContext
 // (WithCloseOnContextDone; under TerminationGlobal the watchdog sets the
 // abort global instead, and closing the channel only tells host functions).

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
@@ -27,11 +26,11 @@ type Instance struct {
 	mod     api.Module
 	mem     api.Memory
 	ctx     *callCtx
-	timer   *time.Timer
 	expired atomic.Bool
+	watchState
 	// abort is the instrumented module's abort global (TerminationGlobal),
 	// set once after instantiation; atomic because expire reads it from
-	// the timer's goroutine.
+	// the watchdog's goroutine.
 	abort  atomic.Pointer[api.MutableGlobal]
 	depth  int
 	broken bool
@@ -79,8 +78,7 @@ func (i *Instance) Break() { i.broken = true }
 // Context is the instance's call context (carries no request deadline).
 func (i *Instance) Context() context.Context { return i.ctx }
 
-// expire is the watchdog: it runs on the timer's goroutine when a call
-// overruns. Under TerminationGlobal it sets the abort global, and the guest
+// expire runs on the watchdog's goroutine when a call overruns. Under TerminationGlobal it sets the abort global, and the guest
 // traps (unreachable) at its next loop header; Call then sees expired and
 // reports ErrTimeout, and the instance is discarded (the global is never
 // reset). The write races with the guest's reads of the global by design:
@@ -128,7 +126,7 @@ func (i *Instance) Call(f Function, stack []uint64) (err error) {
 	outer := i.depth == 0 && !i.slot.e.cfg.Uninterruptible
 	i.depth++
 	if outer {
-		i.timer.Reset(i.slot.e.cfg.CallTimeout)
+		i.enter()
 	}
 	func() {
 		defer func() {
@@ -140,7 +138,7 @@ func (i *Instance) Call(f Function, stack []uint64) (err error) {
 	}()
 	i.depth--
 	if outer {
-		i.timer.Stop()
+		i.leave()
 		if i.expired.Load() {
 			i.broken = true
 			if err == nil {
