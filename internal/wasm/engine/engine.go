@@ -588,6 +588,11 @@ func (e *Engine) instantiate(ctx context.Context, s *Slot) (inst *Instance, err 
 	}
 	inst.mod = mod
 	inst.mem = mod.Memory()
+	// From now on calls see no values of the instantiating context: it
+	// may be a request's, which the instance must not keep alive, and
+	// wazero looks a value up on every call (a walk up that context's
+	// chain, ~1% of a request's CPU in the gateway).
+	inst.ctx.parent = context.Background()
 	if e.term == TerminationGlobal {
 		g, ok := mod.ExportedGlobal(e.abortName).(api.MutableGlobal)
 		if !ok { // cannot happen: instrument exports a mutable i32
@@ -646,7 +651,9 @@ type instKey struct{}
 //
 // It has the values of parent but not its cancellation (like
 // context.WithoutCancel, which it does not wrap: wazero looks a value up on
-// every call, and context.WithoutCancel's Value allocates).
+// every call, and context.WithoutCancel's Value allocates). parent is the
+// instantiating context during instantiation (wazero's experimental
+// options are context values) and context.Background() afterwards.
 //
 // Note that the Done channel does not cost a goroutine per call by itself:
 // with WithCloseOnContextDone wazero (v1.12) starts its watcher goroutine
