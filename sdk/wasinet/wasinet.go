@@ -16,28 +16,42 @@ import (
 	"unsafe"
 )
 
+// The WASI socket functions. Like the standard library's WASI imports they
+// are //go:noescape, so the out-parameters stay on the stack: a WASI host
+// does not call back into the module during these calls, so the stack
+// cannot move under the host. Addresses that travel inside structs (as
+// uint32) must be taken right before the call, with no call in between: a
+// call may grow, and so move, the stack.
+
 //go:wasmimport wasi_snapshot_preview1 sock_open
+//go:noescape
 func sockOpen(af, socktype uint32, fd unsafe.Pointer) uint32
 
 //go:wasmimport wasi_snapshot_preview1 sock_connect
+//go:noescape
 func sockConnect(fd uint32, addr unsafe.Pointer, port uint32) uint32
 
 //go:wasmimport wasi_snapshot_preview1 sock_recv
+//go:noescape
 func sockRecv(fd uint32, iovs unsafe.Pointer, iovsLen, riflags uint32, n, roflags unsafe.Pointer) uint32
 
 //go:wasmimport wasi_snapshot_preview1 sock_send
+//go:noescape
 func sockSend(fd uint32, iovs unsafe.Pointer, iovsLen, siflags uint32, n unsafe.Pointer) uint32
 
 //go:wasmimport wasi_snapshot_preview1 sock_shutdown
 func sockShutdown(fd, how uint32) uint32
 
 //go:wasmimport wasi_snapshot_preview1 sock_setsockopt
+//go:noescape
 func sockSetsockopt(fd, level, name uint32, val unsafe.Pointer, valLen uint32) uint32
 
 //go:wasmimport wasi_snapshot_preview1 sock_getlocaladdr
+//go:noescape
 func sockGetlocaladdr(fd uint32, addr, addrType, port unsafe.Pointer) uint32
 
 //go:wasmimport wasi_snapshot_preview1 sock_getaddrinfo
+//go:noescape
 func sockGetaddrinfo(node unsafe.Pointer, nodeLen uint32, svc unsafe.Pointer, svcLen uint32, hints, res unsafe.Pointer, max uint32, n unsafe.Pointer) uint32
 
 //go:wasmimport wasi_snapshot_preview1 fd_close
@@ -250,11 +264,13 @@ func LookupHost(ctx context.Context, host string) ([]string, error) {
 		dataLen uint32
 		data    uint32
 	}
+	name := []byte(host)
 	var (
 		infos [max]addrinfo
 		sas   [max]sockaddr
 		bufs  [max][26]byte
 	)
+	// From here to the call: no function calls (see the imports).
 	for i := range infos {
 		sas[i] = sockaddr{dataLen: uint32(len(bufs[i])), data: ptr32(&bufs[i][0])}
 		infos[i].addr = ptr32(&sas[i])
@@ -265,7 +281,6 @@ func LookupHost(ctx context.Context, host string) ([]string, error) {
 	hints := addrinfo{socktype: sockStream}
 	res := ptr32(&infos[0])
 	var n uint32
-	name := []byte(host)
 	e := sockGetaddrinfo(unsafe.Pointer(&name[0]), uint32(len(name)), nil, 0,
 		unsafe.Pointer(&hints), unsafe.Pointer(&res), max, unsafe.Pointer(&n))
 	runtime.KeepAlive(name)

@@ -10,7 +10,17 @@ import (
 
 // The proxy-wasm 0.2.1 host functions the SDK uses, all in import module
 // "env". Pointers to guest memory are passed as unsafe.Pointer (lowered to
-// i32 by the compiler); results come back through *uint32 out-parameters.
+// i32 by the compiler); results come back through *uint32 out-parameters,
+// which point into outs (see there for why not at locals).
+//
+// Unlike the WASI imports of the standard library these are not
+// //go:noescape: with it, escape analysis would let callers hand the host
+// pointers to their stack, and a proxy-wasm host calls back into the module
+// during a host call (proxy_on_memory_allocate, or a whole callback on
+// some hosts). The callback runs on the same goroutine stack; when it grows
+// that stack Go moves it, and the host then writes to the old address
+// (checked on wazero 1.12: the result is lost). The inputs are heap memory
+// anyway, as they reach these functions through the Host interface.
 
 //go:wasmimport env proxy_log
 func proxyLog(level uint32, msg unsafe.Pointer, msgLen uint32) uint32
@@ -114,6 +124,28 @@ func proxyGetMetric(metricID uint32, retValue *uint64) uint32
 //go:wasmimport env proxy_call_foreign_function
 func proxyCallForeignFunction(name unsafe.Pointer, nameLen uint32, args unsafe.Pointer, argsLen uint32, retPtr, retSize *uint32) uint32
 
+// outSet is the out-parameters of one host call.
+type outSet struct {
+	ptr, size, x uint32
+	u64          uint64
+}
+
+// outs holds the out-parameters of host calls, one set per callback depth,
+// so no host call allocates them (a heap allocation costs ~250 ns in the
+// guest, several host calls' worth). They cannot be locals (see above):
+// package-level memory never moves. A callback the host runs during a host
+// call is one level deeper and gets its own set; proxy_on_memory_allocate
+// makes no host calls. Results are copied out right after the call, before
+// anything could switch goroutines.
+var outs [8]outSet
+
+func out() *outSet {
+	if d := mem.depth; d < len(outs) {
+		return &outs[d]
+	}
+	return new(outSet) // deeper still: heap memory does not move either
+}
+
 // WasmHost is the Host of a module running under a proxy-wasm host.
 type WasmHost struct{}
 
@@ -146,15 +178,15 @@ func (WasmHost) Log(level types.LogLevel, msg string) types.Status {
 }
 
 func (WasmHost) GetLogLevel() (types.LogLevel, types.Status) {
-	var l uint32
-	st := proxyGetLogLevel(&l)
-	return types.LogLevel(l), types.Status(st)
+	o := out()
+	st := proxyGetLogLevel(&o.x)
+	return types.LogLevel(o.x), types.Status(st)
 }
 
 func (WasmHost) GetCurrentTimeNanoseconds() (uint64, types.Status) {
-	var t uint64
-	st := proxyGetCurrentTimeNanoseconds(&t)
-	return t, types.Status(st)
+	o := out()
+	st := proxyGetCurrentTimeNanoseconds(&o.u64)
+	return o.u64, types.Status(st)
 }
 
 func (WasmHost) SetTickPeriodMilliseconds(period uint32) types.Status {
@@ -168,15 +200,15 @@ func (WasmHost) SetEffectiveContext(contextID uint32) types.Status {
 func (WasmHost) Done() types.Status { return types.Status(proxyDone()) }
 
 func (WasmHost) GetBufferBytes(bt types.BufferType, start, maxSize uint32) ([]byte, types.Status) {
-	var ptr, size uint32
-	st := proxyGetBufferBytes(uint32(bt), start, maxSize, &ptr, &size)
-	return result(st, ptr, size)
+	o := out()
+	st := proxyGetBufferBytes(uint32(bt), start, maxSize, &o.ptr, &o.size)
+	return result(st, o.ptr, o.size)
 }
 
 func (WasmHost) GetBufferStatus(bt types.BufferType) (uint32, uint32, types.Status) {
-	var size, flags uint32
-	st := proxyGetBufferStatus(uint32(bt), &size, &flags)
-	return size, flags, types.Status(st)
+	o := out()
+	st := proxyGetBufferStatus(uint32(bt), &o.size, &o.x)
+	return o.size, o.x, types.Status(st)
 }
 
 func (WasmHost) SetBufferBytes(bt types.BufferType, start, size uint32, value []byte) types.Status {
@@ -185,15 +217,15 @@ func (WasmHost) SetBufferBytes(bt types.BufferType, start, size uint32, value []
 }
 
 func (WasmHost) GetHeaderMapSize(mt types.MapType) (uint32, types.Status) {
-	var size uint32
-	st := proxyGetHeaderMapSize(uint32(mt), &size)
-	return size, types.Status(st)
+	o := out()
+	st := proxyGetHeaderMapSize(uint32(mt), &o.size)
+	return o.size, types.Status(st)
 }
 
 func (WasmHost) GetHeaderMapPairs(mt types.MapType) ([]byte, types.Status) {
-	var ptr, size uint32
-	st := proxyGetHeaderMapPairs(uint32(mt), &ptr, &size)
-	return result(st, ptr, size)
+	o := out()
+	st := proxyGetHeaderMapPairs(uint32(mt), &o.ptr, &o.size)
+	return result(st, o.ptr, o.size)
 }
 
 func (WasmHost) SetHeaderMapPairs(mt types.MapType, pairs []byte) types.Status {
@@ -202,10 +234,10 @@ func (WasmHost) SetHeaderMapPairs(mt types.MapType, pairs []byte) types.Status {
 }
 
 func (WasmHost) GetHeaderMapValue(mt types.MapType, key string) ([]byte, types.Status) {
-	var ptr, size uint32
+	o := out()
 	kp, kn := strPtr(key)
-	st := proxyGetHeaderMapValue(uint32(mt), kp, kn, &ptr, &size)
-	return result(st, ptr, size)
+	st := proxyGetHeaderMapValue(uint32(mt), kp, kn, &o.ptr, &o.size)
+	return result(st, o.ptr, o.size)
 }
 
 func (WasmHost) AddHeaderMapValue(mt types.MapType, key, value string) types.Status {
@@ -234,9 +266,10 @@ func (WasmHost) CloseStream(st types.StreamType) types.Status {
 }
 
 func (WasmHost) GetStatus() (uint32, []byte, types.Status) {
-	var code, ptr, size uint32
-	st := proxyGetStatus(&code, &ptr, &size)
-	msg, s := result(st, ptr, size)
+	o := out()
+	st := proxyGetStatus(&o.x, &o.ptr, &o.size)
+	code := o.x
+	msg, s := result(st, o.ptr, o.size)
 	return code, msg, s
 }
 
@@ -252,16 +285,16 @@ func (WasmHost) HttpCall(upstream string, headers, body, trailers []byte, timeou
 	hp, hn := bytesPtr(headers)
 	bp, bn := bytesPtr(body)
 	tp, tn := bytesPtr(trailers)
-	var id uint32
-	st := proxyHttpCall(up, un, hp, hn, bp, bn, tp, tn, timeoutMs, &id)
-	return id, types.Status(st)
+	o := out()
+	st := proxyHttpCall(up, un, hp, hn, bp, bn, tp, tn, timeoutMs, &o.x)
+	return o.x, types.Status(st)
 }
 
 func (WasmHost) GetProperty(path []byte) ([]byte, types.Status) {
-	var ptr, size uint32
+	o := out()
 	pp, pn := bytesPtr(path)
-	st := proxyGetProperty(pp, pn, &ptr, &size)
-	return result(st, ptr, size)
+	st := proxyGetProperty(pp, pn, &o.ptr, &o.size)
+	return result(st, o.ptr, o.size)
 }
 
 func (WasmHost) SetProperty(path, value []byte) types.Status {
@@ -271,10 +304,11 @@ func (WasmHost) SetProperty(path, value []byte) types.Status {
 }
 
 func (WasmHost) GetSharedData(key string) ([]byte, uint32, types.Status) {
-	var ptr, size, cas uint32
+	o := out()
 	kp, kn := strPtr(key)
-	st := proxyGetSharedData(kp, kn, &ptr, &size, &cas)
-	v, s := result(st, ptr, size)
+	st := proxyGetSharedData(kp, kn, &o.ptr, &o.size, &o.x)
+	cas := o.x
+	v, s := result(st, o.ptr, o.size)
 	return v, cas, s
 }
 
@@ -285,18 +319,18 @@ func (WasmHost) SetSharedData(key string, value []byte, cas uint32) types.Status
 }
 
 func (WasmHost) RegisterSharedQueue(name string) (uint32, types.Status) {
-	var id uint32
+	o := out()
 	np, nn := strPtr(name)
-	st := proxyRegisterSharedQueue(np, nn, &id)
-	return id, types.Status(st)
+	st := proxyRegisterSharedQueue(np, nn, &o.x)
+	return o.x, types.Status(st)
 }
 
 func (WasmHost) ResolveSharedQueue(vmID, name string) (uint32, types.Status) {
-	var id uint32
+	o := out()
 	vp, vn := strPtr(vmID)
 	np, nn := strPtr(name)
-	st := proxyResolveSharedQueue(vp, vn, np, nn, &id)
-	return id, types.Status(st)
+	st := proxyResolveSharedQueue(vp, vn, np, nn, &o.x)
+	return o.x, types.Status(st)
 }
 
 func (WasmHost) EnqueueSharedQueue(queueID uint32, value []byte) types.Status {
@@ -305,16 +339,16 @@ func (WasmHost) EnqueueSharedQueue(queueID uint32, value []byte) types.Status {
 }
 
 func (WasmHost) DequeueSharedQueue(queueID uint32) ([]byte, types.Status) {
-	var ptr, size uint32
-	st := proxyDequeueSharedQueue(queueID, &ptr, &size)
-	return result(st, ptr, size)
+	o := out()
+	st := proxyDequeueSharedQueue(queueID, &o.ptr, &o.size)
+	return result(st, o.ptr, o.size)
 }
 
 func (WasmHost) DefineMetric(mt types.MetricType, name string) (uint32, types.Status) {
-	var id uint32
+	o := out()
 	np, nn := strPtr(name)
-	st := proxyDefineMetric(uint32(mt), np, nn, &id)
-	return id, types.Status(st)
+	st := proxyDefineMetric(uint32(mt), np, nn, &o.x)
+	return o.x, types.Status(st)
 }
 
 func (WasmHost) IncrementMetric(metricID uint32, delta int64) types.Status {
@@ -326,15 +360,15 @@ func (WasmHost) RecordMetric(metricID uint32, value uint64) types.Status {
 }
 
 func (WasmHost) GetMetric(metricID uint32) (uint64, types.Status) {
-	var v uint64
-	st := proxyGetMetric(metricID, &v)
-	return v, types.Status(st)
+	o := out()
+	st := proxyGetMetric(metricID, &o.u64)
+	return o.u64, types.Status(st)
 }
 
 func (WasmHost) CallForeignFunction(name string, args []byte) ([]byte, types.Status) {
-	var ptr, size uint32
+	o := out()
 	np, nn := strPtr(name)
 	ap, an := bytesPtr(args)
-	st := proxyCallForeignFunction(np, nn, ap, an, &ptr, &size)
-	return result(st, ptr, size)
+	st := proxyCallForeignFunction(np, nn, ap, an, &o.ptr, &o.size)
+	return result(st, o.ptr, o.size)
 }

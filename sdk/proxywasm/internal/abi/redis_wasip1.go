@@ -27,7 +27,7 @@ func (WasmHost) RedisInit(upstream, username, password string, timeoutMs uint32)
 func (WasmHost) RedisCall(upstream string, query []byte) (uint32, types.Status) {
 	up, un := strPtr(upstream)
 	qp, qn := bytesPtr(query)
-	var id uint32
-	st := proxyRedisCall(up, un, qp, qn, &id)
-	return id, types.Status(st)
+	o := out()
+	st := proxyRedisCall(up, un, qp, qn, &o.x)
+	return o.x, types.Status(st)
 }
