@@ -9,12 +9,14 @@ import (
 // Hosts lower-case names and include the pseudo headers (:method, :path,
 // :authority, :scheme, :status).
 
+// getMap makes two allocations: one string holding every key and value
+// (the pairs are substrings of it) and the pairs slice.
 func getMap(mt types.MapType) ([][2]string, error) {
 	b, st := host().GetHeaderMapPairs(mt)
 	if st != types.StatusOK {
 		return nil, statusErr("proxy_get_header_map_pairs", st)
 	}
-	pairs, err := abi.DecodeMap(b)
+	pairs, err := abi.DecodeMapString(abi.String(b))
 	if err != nil {
 		return nil, &decodeError{err: err}
 	}
@@ -31,12 +33,19 @@ func (e *decodeError) Unwrap() []error {
 }
 
 func setMap(mt types.MapType, pairs [][2]string) error {
-	return statusErr("proxy_set_header_map_pairs", host().SetHeaderMapPairs(mt, abi.EncodeMap(pairs)))
+	in := getInput()
+	in.b = abi.AppendMap(in.b, pairs)
+	st := host().SetHeaderMapPairs(mt, in.b)
+	in.put()
+	return statusErr("proxy_set_header_map_pairs", st)
 }
 
 func getMapValue(mt types.MapType, key string) (string, error) {
 	b, st := host().GetHeaderMapValue(mt, key)
-	return string(b), statusErr("proxy_get_header_map_value", st)
+	if st != types.StatusOK {
+		return "", statusErr("proxy_get_header_map_value", st)
+	}
+	return abi.String(b), nil
 }
 
 func addMapValue(mt types.MapType, key, value string) error {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/heimdallgw/heimdall/sdk/proxywasm/internal/abi"
-
 	"github.com/heimdallgw/heimdall/sdk/proxywasm/types"
 )
 
@@ -39,11 +38,19 @@ func enabled(level types.LogLevel) bool {
 	return level >= levelCache.level
 }
 
-// logf formats and logs when the host keeps level.
+// logf formats and logs when the host keeps level. The line is formatted
+// into the shared input buffer, so logging allocates nothing of its own.
+// (Arguments that are not pointers are boxed by the caller, on the heap,
+// before the level is known: fmt may keep what it is given, as far as the
+// compiler can tell. Guard hot debug lines with GetLogLevel.)
 func logf(level types.LogLevel, format string, args []any) {
-	if enabled(level) {
-		logAt(level, fmt.Sprintf(format, args...))
+	if !enabled(level) {
+		return
 	}
+	in := getInput()
+	in.b = fmt.Appendf(in.b, format, args...)
+	host().Log(level, in.str())
+	in.put()
 }
 
 func LogTrace(msg string)    { logAt(types.LogLevelTrace, msg) }

@@ -124,6 +124,41 @@ func TestHeaderCalls(t *testing.T) {
 	}
 }
 
+// TestResultsOutliveLaterHostCalls: the emulator, like Heimdall's host,
+// returns results in a buffer the next host call overwrites; what the SDK
+// returns must be copies.
+func TestResultsOutliveLaterHostCalls(t *testing.T) {
+	p := &probe{}
+	opt := proxytest.NewEmulatorOption().WithProperty([]string{"plugin_name"}, []byte("probe"))
+	host := run(t, p, opt)
+	p.onReqBody = func(size int, eos bool) types.Action {
+		a, err := proxywasm.GetHttpRequestHeader("x-a")
+		must(t, err)
+		hs, err := proxywasm.GetHttpRequestHeaders()
+		must(t, err)
+		body, err := proxywasm.GetHttpRequestBody(0, size)
+		must(t, err)
+		name, err := proxywasm.GetProperty([]string{"plugin_name"})
+		must(t, err)
+		if _, err := proxywasm.GetHttpRequestHeader("x-b"); err != nil {
+			t.Fatal(err)
+		}
+		if a != "aaaa" {
+			t.Errorf("header value %q", a)
+		}
+		if want := [][2]string{{"x-a", "aaaa"}, {"x-b", "bbbbbbbbbbbbbbbbbbbb"}}; !slices.Equal(hs, want) {
+			t.Errorf("headers %q, want %q", hs, want)
+		}
+		if string(body) != "body body body" || string(name) != "probe" {
+			t.Errorf("body %q, property %q", body, name)
+		}
+		return types.ActionContinue
+	}
+	id := host.InitializeHttpContext()
+	host.CallOnRequestHeaders(id, [][2]string{{"x-a", "aaaa"}, {"x-b", "bbbbbbbbbbbbbbbbbbbb"}}, false)
+	host.CallOnRequestBody(id, []byte("body body body"), true)
+}
+
 func TestBodyCalls(t *testing.T) {
 	p := &probe{}
 	host := run(t, p, nil)

@@ -1,10 +1,12 @@
 package proxywasm
 
+import "github.com/heimdallgw/heimdall/sdk/proxywasm/internal/abi"
+
 // GetSharedData returns the value stored under key in the host's shared
 // key-value store and its compare-and-swap token.
 func GetSharedData(key string) (value []byte, cas uint32, err error) {
 	v, c, st := host().GetSharedData(key)
-	return v, c, statusErr("proxy_get_shared_data", st)
+	return abi.Own(v), c, statusErr("proxy_get_shared_data", st)
 }
 
 // SetSharedData stores value under key. A non-zero cas must match the token
@@ -36,5 +38,5 @@ func EnqueueSharedQueue(queueID uint32, data []byte) error {
 // queue is empty.
 func DequeueSharedQueue(queueID uint32) ([]byte, error) {
 	b, st := host().DequeueSharedQueue(queueID)
-	return b, statusErr("proxy_dequeue_shared_queue", st)
+	return abi.Own(b), statusErr("proxy_dequeue_shared_queue", st)
 }

@@ -13,7 +13,10 @@ const GRPCStatusNone int32 = -1
 // place of) the upstream response. Return ActionPause from the running
 // callback afterwards so the host does not forward the request.
 func SendHttpResponse(statusCode uint32, headers [][2]string, body []byte, grpcStatus int32) error {
-	st := host().SendLocalResponse(statusCode, "", body, abi.EncodeMap(headers), grpcStatus)
+	in := getInput()
+	in.b = abi.AppendMap(in.b, headers)
+	st := host().SendLocalResponse(statusCode, "", body, in.b, grpcStatus)
+	in.put()
 	return statusErr("proxy_send_local_response", st)
 }
 

@@ -119,6 +119,28 @@ type HostEmulator struct {
 	callResponse *callResponse
 	foreignArgs  []byte
 	redis        redisEmu // redis.go
+
+	scratch []byte // see result
+}
+
+// result returns a host call's result the way Heimdall's host does, in a
+// buffer the next host call overwrites, so tests catch SDK code that hands
+// out a host result without copying it.
+func (h *HostEmulator) result(b []byte) []byte {
+	if len(b) == 0 {
+		return b
+	}
+	h.scratch = append(h.buf(), b...)
+	return h.scratch
+}
+
+// buf returns the result buffer, empty; one backing array, so one result
+// overwrites the last.
+func (h *HostEmulator) buf() []byte {
+	if h.scratch == nil {
+		h.scratch = make([]byte, 0, 4096)
+	}
+	return h.scratch[:0]
 }
 
 // NewHostEmulator installs an emulator as the SDK's host, registers the
@@ -411,7 +433,7 @@ func (h *HostEmulator) Log(level types.LogLevel, msg string) types.Status {
 		return types.StatusBadArgument
 	}
 	if level >= h.opt.logLevel {
-		h.logs = append(h.logs, LogEntry{Level: level, Message: msg})
+		h.logs = append(h.logs, LogEntry{Level: level, Message: strings.Clone(msg)})
 	}
 	return types.StatusOK
 }
@@ -489,7 +511,7 @@ func (h *HostEmulator) GetBufferBytes(bt types.BufferType, start, maxSize uint32
 		return nil, types.StatusBadArgument
 	}
 	end := min(uint64(start)+uint64(maxSize), uint64(len(*b)))
-	return slices.Clone((*b)[start:end]), types.StatusOK
+	return h.result((*b)[start:end]), types.StatusOK
 }
 
 func (h *HostEmulator) GetBufferStatus(bt types.BufferType) (uint32, uint32, types.Status) {
@@ -572,7 +594,8 @@ func (h *HostEmulator) GetHeaderMapPairs(mt types.MapType) ([]byte, types.Status
 	if st != types.StatusOK {
 		return nil, st
 	}
-	return abi.EncodeMap(*m), types.StatusOK
+	h.scratch = abi.AppendMap(h.buf(), *m)
+	return h.scratch, types.StatusOK
 }
 
 func (h *HostEmulator) SetHeaderMapPairs(mt types.MapType, pairs []byte) types.Status {
@@ -596,7 +619,8 @@ func (h *HostEmulator) GetHeaderMapValue(mt types.MapType, key string) ([]byte, 
 	key = strings.ToLower(key)
 	for _, p := range *m {
 		if p[0] == key {
-			return []byte(p[1]), types.StatusOK
+			h.scratch = append(h.buf(), p[1]...)
+			return h.scratch, types.StatusOK
 		}
 	}
 	return nil, types.StatusNotFound
@@ -730,7 +754,7 @@ func (h *HostEmulator) GetProperty(path []byte) ([]byte, types.Status) {
 	if !ok {
 		return nil, types.StatusNotFound
 	}
-	return slices.Clone(v), types.StatusOK
+	return h.result(v), types.StatusOK
 }
 
 func (h *HostEmulator) SetProperty(path, value []byte) types.Status {
@@ -743,7 +767,7 @@ func (h *HostEmulator) GetSharedData(key string) ([]byte, uint32, types.Status) 
 	if !ok {
 		return nil, 0, types.StatusNotFound
 	}
-	return slices.Clone(v.value), v.cas, types.StatusOK
+	return h.result(v.value), v.cas, types.StatusOK
 }
 
 func (h *HostEmulator) SetSharedData(key string, value []byte, cas uint32) types.Status {
@@ -808,7 +832,7 @@ func (h *HostEmulator) DequeueSharedQueue(id uint32) ([]byte, types.Status) {
 	}
 	v := q.items[0]
 	q.items = q.items[1:]
-	return v, types.StatusOK
+	return h.result(v), types.StatusOK
 }
 
 func (h *HostEmulator) metric(id uint32) *metric {
@@ -876,5 +900,5 @@ func (h *HostEmulator) CallForeignFunction(name string, args []byte) ([]byte, ty
 		}
 		return nil, types.StatusInternalFailure
 	}
-	return out, types.StatusOK
+	return h.result(out), types.StatusOK
 }

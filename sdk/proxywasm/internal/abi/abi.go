@@ -6,6 +6,8 @@
 //
 // Host methods mirror the ABI functions one to one, with Go slices and
 // strings in place of pointer/length pairs and the raw status as result.
+// Arguments are only valid during the call (the SDK reuses its encoding
+// buffers): a Host copies what it keeps.
 // Keeping serialization (maps, property paths) and status mapping above this
 // line means a native emulator exercises the same SDK code as the real host.
 package abi
@@ -14,9 +16,12 @@ import "github.com/heimdallgw/heimdall/sdk/proxywasm/types"
 
 // Host is one proxy-wasm 0.2.1 host, seen from the guest.
 //
-// Byte slices returned by a Host belong to the caller: the wasip1
-// implementation hands out the very allocation the host filled through
-// proxy_on_memory_allocate, an emulator a fresh copy.
+// Byte slices returned by a Host are only valid until the next host call:
+// the wasip1 implementation may return a view of the buffer the host writes
+// results into (the Heimdall scratch extension). Keep one with Own or
+// String, which copy only in that case (the allocation the host filled
+// through proxy_on_memory_allocate, or an emulator's fresh copy, is the
+// caller's already).
 type Host interface {
 	Log(level types.LogLevel, msg string) types.Status
 	GetLogLevel() (types.LogLevel, types.Status)

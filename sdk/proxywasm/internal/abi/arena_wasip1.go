@@ -94,9 +94,10 @@ func Leave(mark int) {
 // scratch is where a host that knows the Heimdall extension below writes a
 // host call's result instead of asking proxy_on_memory_allocate for memory:
 // that is a call from the host back into the guest for every result, which
-// costs about as much as a callback. take copies the result out at once, so
-// the buffer is free again before the next host call. Hosts that do not
-// know the extension never look at it and keep the standard ABI.
+// costs about as much as a callback. A result in scratch is only valid until
+// the next host call: the SDK turns it into what it returns (a string, a
+// copy, decoded pairs) at once, with Own or String. Hosts that do not know
+// the extension never look at it and keep the standard ABI.
 var scratch [scratchSize]byte
 
 const scratchSize = 4096
@@ -116,10 +117,10 @@ func heimdallScratchV1() unsafe.Pointer {
 	return unsafe.Pointer(&scratchDesc[0])
 }
 
-// take returns the size bytes at address ptr, which the host got from
-// proxy_on_memory_allocate, as a GC-owned slice, and drops the arena's
-// reference to it; a result in scratch is copied out. ok is false if ptr
-// lies in no live allocation.
+// take returns the size bytes at address ptr as a slice: a view of scratch,
+// or the allocation the host got from proxy_on_memory_allocate, which is
+// then the caller's (the arena drops its reference). ok is false if ptr lies
+// in neither.
 func take(ptr, size uint32) (b []byte, ok bool) {
 	if size == 0 {
 		return nil, true
@@ -127,7 +128,7 @@ func take(ptr, size uint32) (b []byte, ok bool) {
 	addr := uintptr(ptr)
 	if base := uintptr(unsafe.Pointer(&scratch[0])); addr >= base && addr-base+uintptr(size) <= scratchSize {
 		off := addr - base
-		return append([]byte(nil), scratch[off:off+uintptr(size)]...), true
+		return scratch[off : off+uintptr(size) : off+uintptr(size)], true
 	}
 	for i := len(mem.allocs) - 1; i >= 0; i-- {
 		a := mem.allocs[i]
@@ -145,6 +146,39 @@ func take(ptr, size uint32) (b []byte, ok bool) {
 		return a[off : off+uintptr(size) : off+uintptr(size)], true
 	}
 	return nil, false
+}
+
+// inScratch reports whether b is (part of) scratch.
+func inScratch(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	base := uintptr(unsafe.Pointer(&scratch[0]))
+	return p >= base && p-base < scratchSize
+}
+
+// Own returns a host result the caller may keep: b itself, unless it is in
+// scratch, then a copy.
+func Own(b []byte) []byte {
+	if inScratch(b) {
+		return append([]byte(nil), b...)
+	}
+	return b
+}
+
+// String returns a host result as a string, with at most one allocation: a
+// result in scratch is copied; an arena buffer belongs to the caller once
+// taken and nothing else writes to it, so the string is built over it.
+// Call it only once per result, and do not hand out b as well.
+func String(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if inScratch(b) {
+		return string(b)
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // Epoch identifies the running outermost callback: it changes between two

@@ -86,3 +86,10 @@ func FuzzDecodeMap(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeMapStringAllocatesOnlyThePairs(t *testing.T) {
+	s := string(EncodeMap([][2]string{{":path", "/"}, {"user-agent", "x"}, {"accept", "*/*"}}))
+	if n := testing.AllocsPerRun(100, func() { _, _ = DecodeMapString(s) }); n != 1 {
+		t.Errorf("DecodeMapString: %v allocations, want 1", n)
+	}
+}

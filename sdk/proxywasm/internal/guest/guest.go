@@ -47,6 +47,31 @@ type State struct {
 	https   map[uint32]*httpState
 	tcps    map[uint32]*tcpState
 	active  uint32
+	// freeHttp are httpStates of deleted streams, for the next ones: a
+	// stream per request must not cost a guest allocation (~250 ns).
+	freeHttp []*httpState
+}
+
+// maxFreeHttp bounds freeHttp (a burst of concurrent streams on one
+// instance is not kept around forever).
+const maxFreeHttp = 64
+
+func (s *State) newHttpState(hc types.HttpContext, rootID uint32) *httpState {
+	if n := len(s.freeHttp); n > 0 {
+		h := s.freeHttp[n-1]
+		s.freeHttp[n-1] = nil
+		s.freeHttp = s.freeHttp[:n-1]
+		*h = httpState{ctx: hc, rootID: rootID}
+		return h
+	}
+	return &httpState{ctx: hc, rootID: rootID}
+}
+
+func (s *State) freeHttpState(h *httpState) {
+	if len(s.freeHttp) < maxFreeHttp {
+		*h = httpState{} // drop the plugin's context
+		s.freeHttp = append(s.freeHttp, h)
+	}
 }
 
 // state is the module's single dispatcher. A wasm module's exports are
@@ -160,7 +185,7 @@ func (s *State) OnContextCreate(id, parentID uint32) {
 		return
 	}
 	if hc := root.ctx.NewHttpContext(id); hc != nil {
-		s.https[id] = &httpState{ctx: hc, rootID: parentID}
+		s.https[id] = s.newHttpState(hc, parentID)
 		return
 	}
 	if tc := root.ctx.NewTcpContext(id); tc != nil {
@@ -376,7 +401,10 @@ func (s *State) finish(id uint32) {
 func (s *State) OnDelete(id uint32) {
 	s.active = id
 	s.finish(id)
-	delete(s.https, id)
+	if h, ok := s.https[id]; ok {
+		delete(s.https, id)
+		s.freeHttpState(h)
+	}
 	delete(s.tcps, id)
 	delete(s.plugins, id)
 	s.active = 0
