@@ -1,9 +1,15 @@
 // Command headers rewrites request and response headers from its conf:
 // remove, then set (add or replace), then add, in that order, with names
 // applied in sorted order so the result is deterministic. See README.md.
+//
+// Everything is worked out in OnPluginStart (lower-cased, sorted slices);
+// a request costs the header host calls and no allocation in the plugin:
+// stream contexts are recycled when their stream is done.
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -18,44 +24,67 @@ func main() {}
 
 func init() { proxywasm.SetVMContext(&vm{}) }
 
-// rules is one direction's rewrite.
-type rules struct {
+// rulesConf is one direction's rewrite as configured.
+type rulesConf struct {
 	Remove []string          `json:"remove"`
 	Set    map[string]string `json:"set"`
 	Add    map[string]string `json:"add"`
 }
 
+type configJSON struct {
+	Request  rulesConf `json:"request"`
+	Response rulesConf `json:"response"`
+}
+
+// header is one name (lower case) and value.
+type header struct{ name, value string }
+
+// rules is one direction's rewrite, ready to apply: names lower-cased, set
+// and add sorted by name.
+type rules struct {
+	remove   []string
+	set, add []header
+}
+
 type config struct {
-	Request  rules `json:"request"`
-	Response rules `json:"response"`
+	request, response rules
 }
 
 func parseConfig(data []byte) (*config, error) {
-	var c config
-	if len(strings.TrimSpace(string(data))) == 0 {
-		return &c, nil
-	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields() // a typo must not silently disable a rule
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("invalid conf: %w", err)
-	}
-	for _, r := range []*rules{&c.Request, &c.Response} {
-		for i, name := range r.Remove {
-			r.Remove[i] = strings.ToLower(name)
+	var c configJSON
+	if len(bytes.TrimSpace(data)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields() // a typo must not silently disable a rule
+		if err := dec.Decode(&c); err != nil {
+			return nil, fmt.Errorf("invalid conf: %w", err)
 		}
-		r.Set = lowerKeys(r.Set)
-		r.Add = lowerKeys(r.Add)
 	}
-	return &c, nil
+	return &config{request: compile(c.Request), response: compile(c.Response)}, nil
 }
 
-func lowerKeys(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[strings.ToLower(k)] = v
+func compile(r rulesConf) rules {
+	out := rules{set: sortedHeaders(r.Set), add: sortedHeaders(r.Add)}
+	for _, name := range r.Remove {
+		out.remove = append(out.remove, strings.ToLower(name))
 	}
 	return out
+}
+
+// sortedHeaders lower-cases the names of m and sorts by name. Names that
+// differ only in case keep the value of the first in byte order.
+func sortedHeaders(m map[string]string) []header {
+	keys := slices.Sorted(maps.Keys(m))
+	var hs []header
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		name := strings.ToLower(k)
+		if !seen[name] {
+			seen[name] = true
+			hs = append(hs, header{name, m[k]})
+		}
+	}
+	slices.SortFunc(hs, func(a, b header) int { return cmp.Compare(a.name, b.name) })
+	return hs
 }
 
 // hostOps are the header calls of one direction.
@@ -65,28 +94,25 @@ type hostOps struct {
 	add     func(string, string) error
 }
 
-func requestOps() hostOps {
-	return hostOps{proxywasm.RemoveHttpRequestHeader, proxywasm.ReplaceHttpRequestHeader, proxywasm.AddHttpRequestHeader}
-}
+var (
+	requestOps  = hostOps{proxywasm.RemoveHttpRequestHeader, proxywasm.ReplaceHttpRequestHeader, proxywasm.AddHttpRequestHeader}
+	responseOps = hostOps{proxywasm.RemoveHttpResponseHeader, proxywasm.ReplaceHttpResponseHeader, proxywasm.AddHttpResponseHeader}
+)
 
-func responseOps() hostOps {
-	return hostOps{proxywasm.RemoveHttpResponseHeader, proxywasm.ReplaceHttpResponseHeader, proxywasm.AddHttpResponseHeader}
-}
-
-func (r *rules) apply(ops hostOps) error {
-	for _, name := range r.Remove {
+func (r *rules) apply(ops *hostOps) error {
+	for _, name := range r.remove {
 		if err := ops.remove(name); err != nil {
 			return fmt.Errorf("remove %s: %w", name, err)
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(r.Set)) {
-		if err := ops.replace(name, r.Set[name]); err != nil {
-			return fmt.Errorf("set %s: %w", name, err)
+	for _, h := range r.set {
+		if err := ops.replace(h.name, h.value); err != nil {
+			return fmt.Errorf("set %s: %w", h.name, err)
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(r.Add)) {
-		if err := ops.add(name, r.Add[name]); err != nil {
-			return fmt.Errorf("add %s: %w", name, err)
+	for _, h := range r.add {
+		if err := ops.add(h.name, h.value); err != nil {
+			return fmt.Errorf("add %s: %w", h.name, err)
 		}
 	}
 	return nil
@@ -99,6 +125,7 @@ func (*vm) NewPluginContext(uint32) types.PluginContext { return &plugin{conf: &
 type plugin struct {
 	types.DefaultPluginContext
 	conf *config
+	free []*stream // streams that are done, for reuse
 }
 
 func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
@@ -113,26 +140,46 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	return true
 }
 
+// maxFree bounds the recycled streams a plugin keeps.
+const maxFree = 64
+
 func (p *plugin) NewHttpContext(id uint32) types.HttpContext {
-	return &stream{id: id, conf: p.conf}
+	var s *stream
+	if n := len(p.free); n > 0 {
+		s = p.free[n-1]
+		p.free = p.free[:n-1]
+	} else {
+		s = &stream{plugin: p}
+	}
+	s.id, s.conf = id, p.conf
+	return s
 }
 
 type stream struct {
 	types.DefaultHttpContext
-	id   uint32
-	conf *config
+	plugin *plugin
+	id     uint32
+	conf   *config
 }
 
 func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
-	if err := s.conf.Request.apply(requestOps()); err != nil {
+	if err := s.conf.request.apply(&requestOps); err != nil {
 		proxywasm.LogErrorf("headers: %d: request: %v", s.id, err)
 	}
 	return types.ActionContinue
 }
 
 func (s *stream) OnHttpResponseHeaders(int, bool) types.Action {
-	if err := s.conf.Response.apply(responseOps()); err != nil {
+	if err := s.conf.response.apply(&responseOps); err != nil {
 		proxywasm.LogErrorf("headers: %d: response: %v", s.id, err)
 	}
 	return types.ActionContinue
+}
+
+// OnHttpStreamDone is the stream's last callback: the object is free again.
+func (s *stream) OnHttpStreamDone() {
+	if p := s.plugin; len(p.free) < maxFree {
+		s.conf = nil
+		p.free = append(p.free, s)
+	}
 }

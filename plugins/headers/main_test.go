@@ -38,6 +38,33 @@ func TestRewrite(t *testing.T) {
 	}
 }
 
+// TestStreamsAreRecycled: a stream object is reused once its stream is
+// done, and overlapping streams each get their own.
+func TestStreamsAreRecycled(t *testing.T) {
+	host, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption().
+		WithVMContext(&vm{}).WithPluginConfiguration([]byte(`{"request": {"set": {"X-A": "1"}}}`)))
+	defer reset()
+	if !host.StartPlugin() {
+		t.Fatal("conf rejected")
+	}
+	a, b := host.InitializeHttpContext(), host.InitializeHttpContext()
+	if host.HttpContext(a) == host.HttpContext(b) {
+		t.Fatal("overlapping streams share a context")
+	}
+	first := host.HttpContext(a)
+	host.CompleteHttpContext(a)
+	c := host.InitializeHttpContext()
+	if host.HttpContext(c) != first {
+		t.Error("the context of a finished stream was not reused")
+	}
+	for _, id := range []uint32{b, c} {
+		host.CallOnRequestHeaders(id, [][2]string{{":path", "/"}}, true)
+		if got, want := host.Stream(id).RequestHeaders, [][2]string{{":path", "/"}, {"x-a", "1"}}; !slices.Equal(got, want) {
+			t.Errorf("stream %d: %q, want %q", id, got, want)
+		}
+	}
+}
+
 func TestConfig(t *testing.T) {
 	tests := []struct {
 		name, conf string
