@@ -20,7 +20,17 @@ func (*vm) NewPluginContext(uint32) types.PluginContext { return &plugin{} }
 type plugin struct {
 	types.DefaultPluginContext
 	fields map[string]bool
+	// out is the masked body of the last response, reused for the next:
+	// the host copies it in ReplaceHttpResponseBody.
+	out  []byte
+	free []*stream // streams that are done, for reuse
 }
+
+// Bounds on what a plugin keeps between requests.
+const (
+	maxKeptOut = 1 << 20
+	maxFree    = 64
+)
 
 func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	data, err := proxywasm.GetPluginConfiguration()
@@ -38,14 +48,29 @@ func (p *plugin) NewHttpContext(id uint32) types.HttpContext {
 	if p.fields == nil {
 		return nil
 	}
-	return &stream{id: id, fields: p.fields}
+	var s *stream
+	if n := len(p.free); n > 0 {
+		s = p.free[n-1]
+		p.free = p.free[:n-1]
+	} else {
+		s = &stream{plugin: p}
+	}
+	s.id, s.json = id, false
+	return s
 }
 
 type stream struct {
 	types.DefaultHttpContext
+	plugin *plugin
 	id     uint32
-	fields map[string]bool
 	json   bool // the response is JSON and its body is being buffered
+}
+
+// OnHttpStreamDone is the stream's last callback: the object is free again.
+func (s *stream) OnHttpStreamDone() {
+	if p := s.plugin; len(p.free) < maxFree {
+		p.free = append(p.free, s)
+	}
 }
 
 func (s *stream) OnHttpResponseHeaders(_ int, endOfStream bool) types.Action {
@@ -79,7 +104,11 @@ func (s *stream) OnHttpResponseBody(bodySize int, endOfStream bool) types.Action
 		proxywasm.LogErrorf("jsonmask: %d: reading body: %v", s.id, err)
 		return types.ActionContinue
 	}
-	masked, n, err := mask(body, s.fields)
+	p := s.plugin
+	masked, n, err := mask(body, p.fields, p.out)
+	if n > 0 && cap(masked) <= maxKeptOut {
+		p.out = masked[:0]
+	}
 	if err != nil {
 		proxywasm.LogWarnf("jsonmask: %d: body left unchanged: %v", s.id, err)
 		return types.ActionContinue

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
+	"slices"
 	"strings"
 )
 
@@ -36,6 +36,10 @@ func parseConfig(data []byte) (map[string]bool, error) {
 
 // isJSON accepts application/json and any +json media type.
 func isJSON(contentType string) bool {
+	switch contentType { // the usual ones, without parsing (which allocates)
+	case "application/json", "application/json; charset=utf-8", "application/json;charset=utf-8":
+		return true
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return false
@@ -46,108 +50,123 @@ func isJSON(contentType string) bool {
 // mask replaces, in a JSON document, the value of every object member whose
 // key is in fields with Mask, and returns the new document and how many
 // values it replaced. Everything else (order, spacing, escapes) is kept.
-// A body that is not exactly one valid JSON value is an error.
-func mask(doc []byte, fields map[string]bool) ([]byte, int, error) {
+// A body that is not exactly one valid JSON value is an error. The result
+// is appended to out[:0] (when anything is masked; else doc is returned).
+//
+// After json.Valid the document is scanned byte by byte, with no
+// allocation: in valid JSON a string followed by a colon is an object key,
+// so no nesting needs tracking, and a masked value is skipped by counting
+// brackets outside strings.
+func mask(doc []byte, fields map[string]bool, out []byte) ([]byte, int, error) {
 	if !json.Valid(doc) {
 		return nil, 0, errors.New("not a JSON document")
 	}
-	type span struct{ start, end int64 }
-	type frame struct{ array, wantKey bool }
-	var (
-		spans []span
-		stack []frame
-	)
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.UseNumber()
-	// valueDone records that the innermost object got a member's value.
-	valueDone := func() {
-		if n := len(stack); n > 0 && !stack[n-1].array {
-			stack[n-1].wantKey = true
+	n, last := 0, 0
+	out = out[:0]
+	for i := 0; i < len(doc); {
+		if doc[i] != '"' {
+			i++
+			continue
 		}
+		end, escaped := stringEnd(doc, i)
+		colon := skipSpace(doc, end)
+		if colon >= len(doc) || doc[colon] != ':' {
+			i = end // a string value
+			continue
+		}
+		if !isField(doc[i:end], escaped, fields) {
+			i = colon + 1
+			continue
+		}
+		start := skipSpace(doc, colon+1)
+		stop := valueEnd(doc, start)
+		if n == 0 {
+			out = slices.Grow(out, len(doc)+len(Mask))
+		}
+		out = append(append(out, doc[last:start]...), Mask...)
+		last, i = stop, stop
+		n++
 	}
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, 0, err
-		}
-		if d, ok := tok.(json.Delim); ok {
-			switch d {
-			case '{':
-				stack = append(stack, frame{wantKey: true})
-			case '[':
-				stack = append(stack, frame{array: true})
-			default:
-				stack = stack[:len(stack)-1]
-				valueDone()
-			}
-			continue
-		}
-		n := len(stack)
-		if n == 0 || stack[n-1].array || !stack[n-1].wantKey {
-			valueDone() // a scalar value
-			continue
-		}
-		// tok is an object key; the decoder has consumed it but not ':'.
-		stack[n-1].wantKey = false
-		if !fields[tok.(string)] {
-			continue
-		}
-		start := valueStart(doc, dec.InputOffset())
-		if err := skipValue(dec); err != nil {
-			return nil, 0, err
-		}
-		spans = append(spans, span{start, dec.InputOffset()})
-		valueDone()
-	}
-	if len(spans) == 0 {
+	if n == 0 {
 		return doc, 0, nil
 	}
-	var out bytes.Buffer
-	out.Grow(len(doc))
-	var last int64
-	for _, s := range spans {
-		out.Write(doc[last:s.start])
-		out.WriteString(Mask)
-		last = s.end
-	}
-	out.Write(doc[last:])
-	return out.Bytes(), len(spans), nil
+	return append(out, doc[last:]...), n, nil
 }
 
-// valueStart returns the offset of the value that follows a key ending at
-// off: past whitespace and the colon.
-func valueStart(doc []byte, off int64) int64 {
-	for off < int64(len(doc)) {
-		switch doc[off] {
-		case ' ', '\t', '\n', '\r', ':':
-			off++
+// isField reports whether the quoted key is in fields, after unescaping.
+func isField(quoted []byte, escaped bool, fields map[string]bool) bool {
+	if !escaped {
+		return fields[string(quoted[1:len(quoted)-1])] // no allocation
+	}
+	var key string
+	if json.Unmarshal(quoted, &key) != nil {
+		return false
+	}
+	return fields[key]
+}
+
+// stringEnd returns the offset just past the string starting at doc[i]
+// (a quote), and whether it contains escapes.
+func stringEnd(doc []byte, i int) (end int, escaped bool) {
+	for i++; i < len(doc); i++ {
+		switch doc[i] {
+		case '\\':
+			escaped = true
+			i++
+		case '"':
+			return i + 1, escaped
+		}
+	}
+	return len(doc), escaped
+}
+
+func skipSpace(doc []byte, i int) int {
+	for i < len(doc) {
+		switch doc[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
 		default:
-			return off
+			return i
 		}
 	}
-	return off
+	return i
 }
 
-// skipValue consumes one complete value from dec.
-func skipValue(dec *json.Decoder) error {
-	depth := 0
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		if d, ok := tok.(json.Delim); ok {
-			if d == '{' || d == '[' {
-				depth++
-			} else {
-				depth--
-			}
-		}
-		if depth == 0 {
-			return nil
-		}
+// valueEnd returns the offset just past the value starting at doc[i].
+func valueEnd(doc []byte, i int) int {
+	if i >= len(doc) {
+		return i
 	}
+	switch doc[i] {
+	case '"':
+		end, _ := stringEnd(doc, i)
+		return end
+	case '{', '[':
+		depth := 0
+		for i < len(doc) {
+			switch doc[i] {
+			case '"':
+				i, _ = stringEnd(doc, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	}
+	// A number or a literal: up to the next delimiter.
+	for i < len(doc) {
+		switch doc[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+		i++
+	}
+	return i
 }
