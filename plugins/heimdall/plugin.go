@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -55,7 +56,12 @@ func (*vm) NewPluginContext(uint32) types.PluginContext { return &plugin{} }
 type plugin struct {
 	types.DefaultPluginContext
 	conf *config
+	line []byte    // a header log line being built; see logHeaders
+	free []*stream // streams that are done, for reuse
 }
+
+// maxFree bounds the recycled streams a plugin keeps.
+const maxFree = 64
 
 func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	data, err := proxywasm.GetPluginConfiguration()
@@ -81,14 +87,32 @@ func (p *plugin) NewHttpContext(id uint32) types.HttpContext {
 	// drop it, skip the work (reading headers and bodies) altogether.
 	level, err := proxywasm.GetLogLevel()
 	quiet := err == nil && level > types.LogLevelInfo
-	return &stream{id: id, conf: conf, quiet: quiet}
+	var s *stream
+	if n := len(p.free); n > 0 {
+		s = p.free[n-1]
+		p.free = p.free[:n-1]
+	} else {
+		s = &stream{plugin: p}
+	}
+	// A recycled stream keeps the capacity of its body buffers, if small.
+	*s = stream{plugin: p, id: id, conf: conf, quiet: quiet,
+		req: bodyLog{kept: reuse(s.req.kept)}, resp: bodyLog{kept: reuse(s.resp.kept)}}
+	return s
+}
+
+func reuse(b []byte) []byte {
+	if cap(b) > 64<<10 {
+		return nil
+	}
+	return b[:0]
 }
 
 // stream logs one HTTP exchange.
 type stream struct {
 	types.DefaultHttpContext
-	id   uint32
-	conf *config
+	plugin *plugin
+	id     uint32
+	conf   *config
 	// quiet: the host drops info lines, so there is nothing to do.
 	quiet bool
 	req   bodyLog
@@ -128,13 +152,21 @@ func (b *bodyLog) render() string {
 	return string(b.kept)
 }
 
+// logHeaders logs "<prefix> <id> <arrow> <name>: <value>" per header. The
+// line is built by hand in a reused buffer: through LogInfof every argument
+// would be boxed on the heap, five allocations a header.
 func (s *stream) logHeaders(prefix, arrow string, headers [][2]string) {
 	for _, h := range headers {
 		value := h[1]
 		if s.conf.redact[strings.ToLower(h[0])] {
 			value = redacted
 		}
-		proxywasm.LogInfof("%s %d %s %s: %s", prefix, s.id, arrow, h[0], value)
+		b := append(s.plugin.line[:0], prefix...)
+		b = strconv.AppendUint(append(b, ' '), uint64(s.id), 10)
+		b = append(append(append(b, ' '), arrow...), ' ')
+		b = append(append(append(b, h[0]...), ": "...), value...)
+		s.plugin.line = b
+		proxywasm.LogInfo(string(b))
 	}
 }
 
@@ -201,6 +233,10 @@ func (s *stream) OnHttpResponseTrailers(int) types.Action {
 func (s *stream) OnHttpStreamDone() {
 	s.flush(&s.req, "#request_body", "->")
 	s.flush(&s.resp, "#response_body", "<-")
+	// The stream's last callback: the object is free again.
+	if p := s.plugin; p != nil && len(p.free) < maxFree {
+		p.free = append(p.free, s)
+	}
 }
 
 // collect reads the chunk the host holds. Each callback returns Continue,
@@ -230,5 +266,5 @@ func (s *stream) flush(b *bodyLog, prefix, arrow string) {
 	}
 	b.logged = true
 	proxywasm.LogInfof("%s %d %s %s", prefix, s.id, arrow, b.render())
-	b.kept = nil
+	b.kept = b.kept[:0] // the capacity serves the next stream
 }
