@@ -262,3 +262,26 @@ func itoa(u uint64) string {
 	}
 	return string(b[i:])
 }
+
+// Heimdall's callback-skip extension (heimdall_callbacks_v1). A guest that
+// exports heimdall_callbacks_v1 (no parameters, one i32 result) returns the
+// address of a little-endian u32 in its memory: a set of the Skip* bits
+// below, each meaning "this HTTP stream callback is a no-op answering
+// Continue (true for on_done) for every HTTP context this module has
+// created so far". The host reads the word once per stream, right after
+// proxy_on_context_create, and does not call the callbacks it names for
+// that stream. A guest may clear bits when it creates a context of a new
+// kind; it never sets a bit that is not true of every context it created.
+// The repo's Go SDK learns the bits from which methods of its
+// DefaultHttpContext a plugin leaves alone; other guests do not export the
+// function and get every callback.
+const (
+	SkipRequestHeaders uint32 = 1 << iota
+	SkipRequestBody
+	SkipRequestTrailers
+	SkipResponseHeaders
+	SkipResponseBody
+	SkipResponseTrailers
+	SkipLog
+	SkipDone
+)

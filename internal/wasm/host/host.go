@@ -376,7 +376,11 @@ func (f *Factory) NewStreamFilter(x *filter.Exchange) (filter.StreamFilter, erro
 		v.trapped(c, "proxy_on_context_create", err)
 		return nil, fmt.Errorf("wasm plugin %s: %w", f.p.cfg.Name, err)
 	}
-	s.phases = f.p.basePhases()
+	// Read after on_context_create: the guest has seen this context's kind.
+	m := v.skips()
+	s.phases = f.p.basePhases() &^ skipPhases(m)
+	s.skip = skipPhases(m)
+	s.skipDone = m&abi.SkipDone != 0
 	return s, nil
 }
 

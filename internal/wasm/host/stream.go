@@ -17,6 +17,10 @@ type stream struct {
 	c      *hctx
 	x      *filter.Exchange
 	phases filter.Phase
+	// skip: phases whose callbacks the guest declared no-ops for this
+	// stream (heimdall_callbacks_v1); skipDone: proxy_on_done too.
+	skip     filter.Phase
+	skipDone bool
 	// dead: the instance trapped or was replaced; only OnDone runs.
 	dead bool
 	// APISIX: the plugin asked for the bodies (BodyOnRequestProperty).
@@ -40,7 +44,7 @@ func (s *stream) Phases() filter.Phase {
 			ph |= filter.PhaseResponseBody
 		}
 	}
-	return ph
+	return ph &^ s.skip
 }
 
 // enter locks the stream's slot; nil when its instance is gone.
@@ -165,7 +169,11 @@ func (s *stream) OnDone(x *filter.Exchange) {
 	}
 	c := s.c
 	if !s.dead {
-		if _, err := v.call(v.fn.onDone, c, uint64(c.id)); err != nil {
+		var err error
+		if !s.skipDone {
+			_, err = v.call(v.fn.onDone, c, uint64(c.id))
+		}
+		if err != nil {
 			v.trapped(c, "proxy_on_done", err)
 		} else if err := v.callCtx(v.fn.onDelete, c, uint64(c.id)); err != nil {
 			v.trapped(c, "proxy_on_delete", err)

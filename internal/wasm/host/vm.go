@@ -41,6 +41,9 @@ type vm struct {
 	// memory from the guest's allocator (heimdall_scratch_v1, see
 	// initScratch); size 0 when the guest does not offer one.
 	scratchPtr, scratchSize uint32
+	// skipPtr is the address of the guest's callback-skip word
+	// (heimdall_callbacks_v1, see initSkip); 0 when it has none.
+	skipPtr uint32
 
 	buf    []byte     // scratch for encoding maps
 	sbuf   [8]byte    // scratch for a :status value
@@ -140,7 +143,61 @@ func (p *Plugin) initInstance(inst *engine.Instance) error {
 			break
 		}
 	}
-	return v.initScratch()
+	if err := v.initScratch(); err != nil {
+		return err
+	}
+	return v.initSkip()
+}
+
+// initSkip asks a guest that exports heimdall_callbacks_v1 (the repo's SDK)
+// where its callback-skip word is (see abi.SkipLog and the others).
+func (v *vm) initSkip() error {
+	v.skipPtr = 0
+	f := v.inst.Lookup("heimdall_callbacks_v1")
+	if !f.Valid() || f.ParamCount() != 0 || f.ResultCount() != 1 {
+		return nil // absent, or not ours: every callback is called
+	}
+	if err := v.inst.Call(f, v.stack[:1]); err != nil {
+		return fmt.Errorf("heimdall_callbacks_v1: %w", err)
+	}
+	ptr := uint32(v.stack[0])
+	if _, ok := v.inst.ReadUint32(ptr); !ok || ptr == 0 {
+		return nil
+	}
+	v.skipPtr = ptr
+	return nil
+}
+
+// skips reads the guest's callback-skip word (0 when it has none).
+func (v *vm) skips() uint32 {
+	if v.skipPtr == 0 {
+		return 0
+	}
+	m, _ := v.inst.ReadUint32(v.skipPtr)
+	return m
+}
+
+// skipPhases are the filter phases a skip word lets a stream leave out.
+// PhaseDone stays: proxy_on_delete is always called.
+func skipPhases(m uint32) filter.Phase {
+	var ph filter.Phase
+	for _, b := range [...]struct {
+		bit uint32
+		ph  filter.Phase
+	}{
+		{abi.SkipRequestHeaders, filter.PhaseRequestHeaders},
+		{abi.SkipRequestBody, filter.PhaseRequestBody},
+		{abi.SkipRequestTrailers, filter.PhaseRequestTrailers},
+		{abi.SkipResponseHeaders, filter.PhaseResponseHeaders},
+		{abi.SkipResponseBody, filter.PhaseResponseBody},
+		{abi.SkipResponseTrailers, filter.PhaseResponseTrailers},
+		{abi.SkipLog, filter.PhaseLog},
+	} {
+		if m&b.bit != 0 {
+			ph |= b.ph
+		}
+	}
+	return ph
 }
 
 // initScratch asks a guest that exports heimdall_scratch_v1 (the repo's
