@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -294,6 +295,16 @@ func (c *upConn) Handshake() error { return nil }
 func (c *upConn) LocalAddr() net.Addr { return &c.addr }
 
 func (c *upConn) Read(p []byte) (int, error) {
+	if c.inRequest {
+		// The request was just written: the response cannot be there yet.
+		// Reading now would fail with EAGAIN and park this goroutine on the
+		// poller (a wasted syscall plus a park and a wake-up). Letting the
+		// goroutines that are ready run first gives the upstream time to
+		// answer, so the read usually finds the response; when nothing else
+		// is runnable this returns at once. Either way the read below is
+		// done as before, so no readiness can be missed.
+		runtime.Gosched()
+	}
 	c.inRequest = false
 	if c.read > 0 {
 		_ = c.Conn.SetReadDeadline(time.Now().Add(c.read))
