@@ -272,6 +272,8 @@ type upConn struct {
 	// served counts the requests started on the current socket.
 	served    int
 	inRequest bool
+	// rdl and wdl are the deadlines armed on the socket.
+	rdl, wdl lazyDeadline
 	// closed: fasthttp may close from two goroutines (an interrupted body
 	// read, then the pool).
 	closed atomic.Bool
@@ -307,7 +309,7 @@ func (c *upConn) Read(p []byte) (int, error) {
 	}
 	c.inRequest = false
 	if c.read > 0 {
-		_ = c.Conn.SetReadDeadline(time.Now().Add(c.read))
+		c.rdl.arm(c.Conn.SetReadDeadline, c.read)
 	}
 	return c.Conn.Read(p)
 }
@@ -323,9 +325,30 @@ func (c *upConn) Write(p []byte) (int, error) {
 		c.served++
 	}
 	if c.send > 0 {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.send))
+		c.wdl.arm(c.Conn.SetWriteDeadline, c.send)
 	}
 	return c.Conn.Write(p)
+}
+
+// lazyDeadline is a socket deadline re-armed only when it would move by
+// more than 1/32 of the timeout (nginx skips re-arming a timer that moves
+// by less than 300 ms the same way). Setting a deadline costs a timer
+// update in the runtime on every read and write; most operations of a
+// keep-alive connection follow each other closely enough to keep the one
+// armed. The deadline in force is never later than now + timeout and at
+// most timeout/32 earlier.
+type lazyDeadline struct{ at time.Time }
+
+func (d *lazyDeadline) arm(set func(time.Time) error, timeout time.Duration) {
+	t := time.Now().Add(timeout)
+	if ahead := t.Sub(d.at); !d.at.IsZero() && ahead >= 0 && ahead < timeout>>5 {
+		return
+	}
+	if set(t) == nil {
+		d.at = t
+	} else {
+		d.at = time.Time{}
+	}
 }
 
 // redial replaces the socket of a spent connection.
@@ -336,6 +359,7 @@ func (c *upConn) redial() error {
 	}
 	c.Conn.Close()
 	c.Conn, c.served = nc, 0
+	c.rdl, c.wdl = lazyDeadline{}, lazyDeadline{}
 	c.addr.Addr = nc.LocalAddr()
 	return nil
 }

@@ -67,6 +67,7 @@ func lingerClose(c net.Conn, closeWrite func() error) error {
 type plainConn struct {
 	net.Conn
 	info connInfo
+	dl   deadlines
 	// wrote: the last operation was a write (a response went out).
 	wrote bool
 }
@@ -104,11 +105,90 @@ func (c *plainConn) Close() error {
 	return c.Conn.Close()
 }
 
+func (c *plainConn) SetDeadline(t time.Time) error {
+	return c.dl.setBoth(c.Conn, t)
+}
+
+func (c *plainConn) SetReadDeadline(t time.Time) error {
+	return c.dl.read.set(c.Conn.SetReadDeadline, t, c.dl.readSlack)
+}
+
+func (c *plainConn) SetWriteDeadline(t time.Time) error {
+	return c.dl.write.set(c.Conn.SetWriteDeadline, t, c.dl.writeSlack)
+}
+
+// deadlines skips re-arming a socket deadline that would move later by
+// less than a slack (1/32 of the shortest timeout that sets it, see
+// newDeadlines): fasthttp arms the idle deadline and then the read deadline
+// for every request, and each costs a runtime timer update, while with
+// equal timeouts they differ by microseconds. The deadline in force is never
+// later than the one asked for and at most the slack earlier; clearing and
+// moving a deadline earlier are always applied. nginx skips moving its
+// timers by less than 300 ms the same way.
+type deadlines struct {
+	read, write           armed
+	readSlack, writeSlack time.Duration
+}
+
+func newDeadlines(cfg *Config) deadlines {
+	read := min(cfg.ReadTimeout, cfg.IdleTimeout)
+	if read <= 0 {
+		read = max(cfg.ReadTimeout, cfg.IdleTimeout)
+	}
+	return deadlines{readSlack: read >> 5, writeSlack: cfg.WriteTimeout >> 5}
+}
+
+func (d *deadlines) setBoth(c net.Conn, t time.Time) error {
+	d.read, d.write = armed{}, armed{}
+	if err := c.SetDeadline(t); err != nil {
+		return err
+	}
+	d.read, d.write = armed{at: t, ok: true}, armed{at: t, ok: true}
+	return nil
+}
+
+// armed is the deadline known to be set on the socket (ok false: unknown).
+type armed struct {
+	at time.Time
+	ok bool
+}
+
+func (a *armed) set(set func(time.Time) error, t time.Time, slack time.Duration) error {
+	if a.ok {
+		if t.IsZero() || a.at.IsZero() {
+			if t.IsZero() && a.at.IsZero() {
+				return nil
+			}
+		} else if ahead := t.Sub(a.at); ahead >= 0 && ahead < slack {
+			return nil
+		}
+	}
+	a.ok = false
+	if err := set(t); err != nil {
+		return err
+	}
+	a.at, a.ok = t, true
+	return nil
+}
+
 // tlsConn keeps *tls.Conn's methods visible (fasthttp detects TLS through
 // Handshake and ConnectionState).
 type tlsConn struct {
 	*tls.Conn
 	info connInfo
+	dl   deadlines
+}
+
+func (c *tlsConn) SetDeadline(t time.Time) error {
+	return c.dl.setBoth(c.Conn, t)
+}
+
+func (c *tlsConn) SetReadDeadline(t time.Time) error {
+	return c.dl.read.set(c.Conn.SetReadDeadline, t, c.dl.readSlack)
+}
+
+func (c *tlsConn) SetWriteDeadline(t time.Time) error {
+	return c.dl.write.set(c.Conn.SetWriteDeadline, t, c.dl.writeSlack)
 }
 
 func (c *tlsConn) connInfo() *connInfo { return &c.info }
@@ -120,14 +200,17 @@ func (c *tlsConn) Close() error {
 	return c.Conn.Close()
 }
 
-type plainListener struct{ net.Listener }
+type plainListener struct {
+	net.Listener
+	dl deadlines
+}
 
 func (l *plainListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &plainConn{Conn: c}, nil
+	return &plainConn{Conn: c, dl: l.dl}, nil
 }
 
 // chanListener is the net.Listener fasthttp serves on a TLS port: the TLS
@@ -198,7 +281,7 @@ func (s *Server) acceptTLS(l net.Listener, h1 *chanListener) error {
 				return
 			}
 			_ = tc.SetDeadline(time.Time{})
-			c := &tlsConn{Conn: tc}
+			c := &tlsConn{Conn: tc, dl: newDeadlines(&s.cfg)}
 			if tc.ConnectionState().NegotiatedProtocol == "h2" {
 				s.serveH2Conn(c)
 				return

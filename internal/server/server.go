@@ -149,6 +149,9 @@ func New(cfg Config, h Handler) *Server {
 		Concurrency:        cfg.Concurrency,
 		CloseOnShutdown:    true,
 		Logger:             slogPrinter{s.log},
+		// Nothing reads RequestCtx.Time (the proxy keeps its own start
+		// time): do not read the clock for it on every request.
+		LazyRequestTime: true,
 	}
 	s.h2 = &http2.Server{
 		MaxConcurrentStreams: cfg.MaxConcurrentStreams,
@@ -196,7 +199,7 @@ func (s *Server) Serve(l net.Listener) error {
 		l.Close()
 		return ErrServerClosed
 	}
-	err := s.fast.Serve(&plainListener{Listener: l})
+	err := s.fast.Serve(&plainListener{Listener: l, dl: newDeadlines(&s.cfg)})
 	if s.closing.Load() {
 		return ErrServerClosed
 	}

@@ -153,3 +153,71 @@ func TestHeaderTooLargeRaw(t *testing.T) {
 		t.Errorf("status %d, want 431", resp.StatusCode)
 	}
 }
+
+// TestKeepAliveTimeouts: the idle and read timeouts still end keep-alive
+// connections in time although the deadlines are re-armed lazily.
+func TestKeepAliveTimeouts(t *testing.T) {
+	const idle, read = 400 * time.Millisecond, 300 * time.Millisecond
+	plain, _ := start(t, server.Config{IdleTimeout: idle, ReadTimeout: read})
+	c, err := net.Dial("tcp", plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	get := func() {
+		t.Helper()
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body) //nolint:errcheck
+		resp.Body.Close()
+	}
+	// Requests spread over more than the timeouts keep the connection.
+	for range 8 {
+		time.Sleep(read / 4)
+		get()
+	}
+	// Idle: closed after about idle (never later; at most idle/32 earlier
+	// by the lazy re-arming, plus scheduling).
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection: %v, want EOF", err)
+	}
+	if d := time.Since(start); d < idle-idle/32-20*time.Millisecond || d > idle+time.Second {
+		t.Fatalf("idle connection closed after %v, want about %v", d, idle)
+	}
+	// Read: a request head that stops half way gets 408 after about read.
+	c2, err := net.Dial("tcp", plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	br2 := bufio.NewReader(c2)
+	c2.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")) //nolint:errcheck
+	resp, err := http.ReadResponse(br2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body) //nolint:errcheck
+	resp.Body.Close()
+	start = time.Now()
+	c2.Write([]byte("GET / HTTP/1.1\r\nHo"))            //nolint:errcheck
+	c2.SetReadDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+	resp, err = http.ReadResponse(br2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("status %d, want 408", resp.StatusCode)
+	}
+	if d := time.Since(start); d < read-read/32-20*time.Millisecond || d > read+time.Second {
+		t.Fatalf("408 after %v, want about %v", d, read)
+	}
+}
