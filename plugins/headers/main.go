@@ -125,7 +125,10 @@ func (*vm) NewPluginContext(uint32) types.PluginContext { return &plugin{conf: &
 type plugin struct {
 	types.DefaultPluginContext
 	conf *config
-	free []*stream // streams that are done, for reuse
+	// stream is every HTTP context of this plugin: a stream has no state
+	// of its own (the rules are the plugin's), so one object serves all
+	// of them and a request costs no allocation.
+	stream stream
 }
 
 func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
@@ -140,46 +143,28 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	return true
 }
 
-// maxFree bounds the recycled streams a plugin keeps.
-const maxFree = 64
-
-func (p *plugin) NewHttpContext(id uint32) types.HttpContext {
-	var s *stream
-	if n := len(p.free); n > 0 {
-		s = p.free[n-1]
-		p.free = p.free[:n-1]
-	} else {
-		s = &stream{plugin: p}
-	}
-	s.id, s.conf = id, p.conf
-	return s
+func (p *plugin) NewHttpContext(uint32) types.HttpContext {
+	p.stream.plugin = p
+	return &p.stream
 }
 
+// stream implements only the header callbacks; the SDK notices that the
+// others are DefaultHttpContext's and Heimdall stops calling them.
 type stream struct {
 	types.DefaultHttpContext
 	plugin *plugin
-	id     uint32
-	conf   *config
 }
 
 func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
-	if err := s.conf.request.apply(&requestOps); err != nil {
-		proxywasm.LogErrorf("headers: %d: request: %v", s.id, err)
+	if err := s.plugin.conf.request.apply(&requestOps); err != nil {
+		proxywasm.LogErrorf("headers: request: %v", err)
 	}
 	return types.ActionContinue
 }
 
 func (s *stream) OnHttpResponseHeaders(int, bool) types.Action {
-	if err := s.conf.response.apply(&responseOps); err != nil {
-		proxywasm.LogErrorf("headers: %d: response: %v", s.id, err)
+	if err := s.plugin.conf.response.apply(&responseOps); err != nil {
+		proxywasm.LogErrorf("headers: response: %v", err)
 	}
 	return types.ActionContinue
-}
-
-// OnHttpStreamDone is the stream's last callback: the object is free again.
-func (s *stream) OnHttpStreamDone() {
-	if p := s.plugin; len(p.free) < maxFree {
-		s.conf = nil
-		p.free = append(p.free, s)
-	}
 }

@@ -418,6 +418,29 @@ func (h *HostEmulator) LiveContexts() (plugins, https int) {
 	return p, hs
 }
 
+// SkippedCallbacks names the HTTP callbacks Heimdall would stop calling
+// for a stream created now (the heimdall_callbacks_v1 extension): those
+// the SDK has seen to be DefaultHttpContext's no-ops for every HTTP
+// context type created so far, and proxy_on_done, which the SDK answers
+// itself. The emulator itself calls every callback.
+func (h *HostEmulator) SkippedCallbacks() []string {
+	w := h.state.SkipWord()
+	var out []string
+	for i, name := range skipNames {
+		if w&(1<<i) != 0 {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// skipNames are the callbacks of the skip word's bits, in bit order.
+var skipNames = [...]string{
+	"proxy_on_request_headers", "proxy_on_request_body", "proxy_on_request_trailers",
+	"proxy_on_response_headers", "proxy_on_response_body", "proxy_on_response_trailers",
+	"proxy_on_log", "proxy_on_done",
+}
+
 // HttpContext returns the plugin's HttpContext for id (nil once deleted),
 // for tests that inspect plugin state directly.
 func (h *HostEmulator) HttpContext(id uint32) types.HttpContext { return h.state.HttpContext(id) }

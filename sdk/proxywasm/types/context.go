@@ -1,5 +1,7 @@
 package types
 
+import "github.com/heimdallgw/heimdall/sdk/proxywasm/internal/defaults"
+
 // VMContext is the plugin's entry point, registered once with
 // proxywasm.SetVMContext (usually from main or init). A VM hosts any number of
 // plugin contexts, one per plugin configuration the host attaches.
@@ -111,15 +113,43 @@ func (DefaultPluginContext) NewHttpContext(uint32) HttpContext     { return nil 
 func (DefaultPluginContext) NewTcpContext(uint32) TcpContext       { return nil }
 
 // DefaultHttpContext implements HttpContext by continuing everything.
+//
+// Under Heimdall, a callback a context type leaves to DefaultHttpContext is
+// noticed the first time it runs and the host stops calling it for streams
+// of that type (it is a no-op); see the SDK's RATIONALE.md.
 type DefaultHttpContext struct{}
 
-func (DefaultHttpContext) OnHttpRequestHeaders(int, bool) Action  { return ActionContinue }
-func (DefaultHttpContext) OnHttpRequestBody(int, bool) Action     { return ActionContinue }
-func (DefaultHttpContext) OnHttpRequestTrailers(int) Action       { return ActionContinue }
-func (DefaultHttpContext) OnHttpResponseHeaders(int, bool) Action { return ActionContinue }
-func (DefaultHttpContext) OnHttpResponseBody(int, bool) Action    { return ActionContinue }
-func (DefaultHttpContext) OnHttpResponseTrailers(int) Action      { return ActionContinue }
-func (DefaultHttpContext) OnHttpStreamDone()                      {}
+func (DefaultHttpContext) OnHttpRequestHeaders(int, bool) Action {
+	defaults.Mark(defaults.RequestHeaders)
+	return ActionContinue
+}
+
+func (DefaultHttpContext) OnHttpRequestBody(int, bool) Action {
+	defaults.Mark(defaults.RequestBody)
+	return ActionContinue
+}
+
+func (DefaultHttpContext) OnHttpRequestTrailers(int) Action {
+	defaults.Mark(defaults.RequestTrailers)
+	return ActionContinue
+}
+
+func (DefaultHttpContext) OnHttpResponseHeaders(int, bool) Action {
+	defaults.Mark(defaults.ResponseHeaders)
+	return ActionContinue
+}
+
+func (DefaultHttpContext) OnHttpResponseBody(int, bool) Action {
+	defaults.Mark(defaults.ResponseBody)
+	return ActionContinue
+}
+
+func (DefaultHttpContext) OnHttpResponseTrailers(int) Action {
+	defaults.Mark(defaults.ResponseTrailers)
+	return ActionContinue
+}
+
+func (DefaultHttpContext) OnHttpStreamDone() { defaults.Mark(defaults.Log) }
 
 // DefaultTcpContext implements TcpContext by continuing everything.
 type DefaultTcpContext struct{}

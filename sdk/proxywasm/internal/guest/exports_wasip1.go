@@ -3,6 +3,8 @@
 package guest
 
 import (
+	"unsafe"
+
 	"github.com/heimdallgw/heimdall/sdk/proxywasm/internal/abi"
 	"github.com/heimdallgw/heimdall/sdk/proxywasm/types"
 )
@@ -22,6 +24,13 @@ func b2u(b bool) uint32 {
 
 //go:wasmexport proxy_abi_version_0_2_1
 func proxyABIVersion021() {}
+
+// heimdallCallbacksV1 is Heimdall's callback-skip extension: it returns
+// the address of the skip word (skip.go), which the host reads after every
+// proxy_on_context_create. Other hosts never call it.
+//
+//go:wasmexport heimdall_callbacks_v1
+func heimdallCallbacksV1() unsafe.Pointer { return unsafe.Pointer(&skipWord) }
 
 //go:wasmexport proxy_on_context_create
 func proxyOnContextCreate(id, parentID uint32) {

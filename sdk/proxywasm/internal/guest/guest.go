@@ -10,6 +10,7 @@ package guest
 
 import (
 	"github.com/heimdallgw/heimdall/sdk/proxywasm/internal/abi"
+	"github.com/heimdallgw/heimdall/sdk/proxywasm/internal/defaults"
 	"github.com/heimdallgw/heimdall/sdk/proxywasm/types"
 )
 
@@ -29,6 +30,7 @@ type pendingCall struct {
 
 type httpState struct {
 	ctx    types.HttpContext
+	kind   *kind // skip.go
 	rootID uint32
 	done   bool
 }
@@ -50,6 +52,9 @@ type State struct {
 	// freeHttp are httpStates of deleted streams, for the next ones: a
 	// stream per request must not cost a guest allocation (~250 ns).
 	freeHttp []*httpState
+	// kinds and skip: skip.go.
+	kinds []*kind
+	skip  uint32
 }
 
 // maxFreeHttp bounds freeHttp (a burst of concurrent streams on one
@@ -61,10 +66,10 @@ func (s *State) newHttpState(hc types.HttpContext, rootID uint32) *httpState {
 		h := s.freeHttp[n-1]
 		s.freeHttp[n-1] = nil
 		s.freeHttp = s.freeHttp[:n-1]
-		*h = httpState{ctx: hc, rootID: rootID}
+		*h = httpState{ctx: hc, kind: s.kindOf(hc), rootID: rootID}
 		return h
 	}
-	return &httpState{ctx: hc, rootID: rootID}
+	return &httpState{ctx: hc, kind: s.kindOf(hc), rootID: rootID}
 }
 
 func (s *State) freeHttpState(h *httpState) {
@@ -84,6 +89,7 @@ func newState() *State {
 		plugins: map[uint32]*pluginState{},
 		https:   map[uint32]*httpState{},
 		tcps:    map[uint32]*tcpState{},
+		skip:    defaults.Done,
 	}
 }
 
@@ -94,6 +100,7 @@ func Current() *State { return state }
 // when it starts and when it is released.
 func Reset(host abi.Host, vm types.VMContext) {
 	state = newState()
+	skipWord = state.skip
 	state.host = host
 	state.vm = vm
 }
@@ -275,55 +282,91 @@ func (s *State) OnHttpCallResponse(rootID, calloutID uint32, numHeaders, bodySiz
 // OnRequestHeaders is proxy_on_request_headers.
 func (s *State) OnRequestHeaders(id uint32, numHeaders int, eos bool) types.Action {
 	s.active = id
-	if h, ok := s.https[id]; ok {
-		return h.ctx.OnHttpRequestHeaders(numHeaders, eos)
+	h, ok := s.https[id]
+	if !ok {
+		return types.ActionContinue
 	}
-	return types.ActionContinue
+	if w, pl, ph := h.kind.watch(defaults.RequestHeaders); w {
+		a := h.ctx.OnHttpRequestHeaders(numHeaders, eos)
+		s.learned(h.kind, defaults.RequestHeaders, pl, ph)
+		return a
+	}
+	return h.ctx.OnHttpRequestHeaders(numHeaders, eos)
 }
 
 // OnRequestBody is proxy_on_request_body.
 func (s *State) OnRequestBody(id uint32, bodySize int, eos bool) types.Action {
 	s.active = id
-	if h, ok := s.https[id]; ok {
-		return h.ctx.OnHttpRequestBody(bodySize, eos)
+	h, ok := s.https[id]
+	if !ok {
+		return types.ActionContinue
 	}
-	return types.ActionContinue
+	if w, pl, ph := h.kind.watch(defaults.RequestBody); w {
+		a := h.ctx.OnHttpRequestBody(bodySize, eos)
+		s.learned(h.kind, defaults.RequestBody, pl, ph)
+		return a
+	}
+	return h.ctx.OnHttpRequestBody(bodySize, eos)
 }
 
 // OnRequestTrailers is proxy_on_request_trailers.
 func (s *State) OnRequestTrailers(id uint32, numTrailers int) types.Action {
 	s.active = id
-	if h, ok := s.https[id]; ok {
-		return h.ctx.OnHttpRequestTrailers(numTrailers)
+	h, ok := s.https[id]
+	if !ok {
+		return types.ActionContinue
 	}
-	return types.ActionContinue
+	if w, pl, ph := h.kind.watch(defaults.RequestTrailers); w {
+		a := h.ctx.OnHttpRequestTrailers(numTrailers)
+		s.learned(h.kind, defaults.RequestTrailers, pl, ph)
+		return a
+	}
+	return h.ctx.OnHttpRequestTrailers(numTrailers)
 }
 
 // OnResponseHeaders is proxy_on_response_headers.
 func (s *State) OnResponseHeaders(id uint32, numHeaders int, eos bool) types.Action {
 	s.active = id
-	if h, ok := s.https[id]; ok {
-		return h.ctx.OnHttpResponseHeaders(numHeaders, eos)
+	h, ok := s.https[id]
+	if !ok {
+		return types.ActionContinue
 	}
-	return types.ActionContinue
+	if w, pl, ph := h.kind.watch(defaults.ResponseHeaders); w {
+		a := h.ctx.OnHttpResponseHeaders(numHeaders, eos)
+		s.learned(h.kind, defaults.ResponseHeaders, pl, ph)
+		return a
+	}
+	return h.ctx.OnHttpResponseHeaders(numHeaders, eos)
 }
 
 // OnResponseBody is proxy_on_response_body.
 func (s *State) OnResponseBody(id uint32, bodySize int, eos bool) types.Action {
 	s.active = id
-	if h, ok := s.https[id]; ok {
-		return h.ctx.OnHttpResponseBody(bodySize, eos)
+	h, ok := s.https[id]
+	if !ok {
+		return types.ActionContinue
 	}
-	return types.ActionContinue
+	if w, pl, ph := h.kind.watch(defaults.ResponseBody); w {
+		a := h.ctx.OnHttpResponseBody(bodySize, eos)
+		s.learned(h.kind, defaults.ResponseBody, pl, ph)
+		return a
+	}
+	return h.ctx.OnHttpResponseBody(bodySize, eos)
 }
 
 // OnResponseTrailers is proxy_on_response_trailers.
 func (s *State) OnResponseTrailers(id uint32, numTrailers int) types.Action {
 	s.active = id
-	if h, ok := s.https[id]; ok {
-		return h.ctx.OnHttpResponseTrailers(numTrailers)
+	h, ok := s.https[id]
+	if !ok {
+		return types.ActionContinue
 	}
-	return types.ActionContinue
+	if w, pl, ph := h.kind.watch(defaults.ResponseTrailers); w {
+		a := h.ctx.OnHttpResponseTrailers(numTrailers)
+		s.learned(h.kind, defaults.ResponseTrailers, pl, ph)
+		return a
+	}
+	return h.ctx.OnHttpResponseTrailers(numTrailers)
 }
 
 // OnNewConnection is proxy_on_new_connection.
@@ -382,6 +425,16 @@ func (s *State) OnDone(id uint32) bool {
 // still readable, so OnHttpStreamDone runs here.
 func (s *State) OnLog(id uint32) {
 	s.active = id
+	if h, ok := s.https[id]; ok && !h.done {
+		h.done = true
+		if w, pl, ph := h.kind.watch(defaults.Log); w {
+			h.ctx.OnHttpStreamDone()
+			s.learned(h.kind, defaults.Log, pl, ph)
+			return
+		}
+		h.ctx.OnHttpStreamDone()
+		return
+	}
 	s.finish(id)
 }
 
