@@ -163,7 +163,9 @@ func set[T string | []byte](h *Header, name, value T) {
 }
 
 // Del removes every field called name.
-func (h *Header) Del(name string) {
+func (h *Header) Del(name string) { del(h, name) }
+
+func del[T string | []byte](h *Header, name T) {
 	out := h.fields[:0]
 	for _, f := range h.fields {
 		if !equalFold(f.Name, name) {

@@ -121,3 +121,38 @@ func TestHeaderSetDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Set allocates %v times per call", n)
 	}
 }
+
+func TestRemoveHopByHopConnectionTokens(t *testing.T) {
+	var h Header
+	h.AddString("X-A", "a")
+	h.AddString("Connection", "x-a")
+	h.AddString("X-B", "b")
+	h.AddString("connection", " X-B ,, close")
+	h.AddString("Close", "c")
+	h.AddString("X-Keep", "k")
+	RemoveHopByHop(&h)
+	if got := dump(&h); got != "x-keep=k" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestRemoveHopByHopDoesNotAllocate(t *testing.T) {
+	var h Header
+	fill := func() {
+		h.Reset()
+		h.AddString("host", "example.com")
+		h.AddString("keep-alive", "timeout=5")
+		h.AddString("user-agent", "test")
+		h.AddString("te", "trailers")
+	}
+	fill()
+	if n := testing.AllocsPerRun(100, func() {
+		fill()
+		RemoveHopByHop(&h)
+	}); n != 0 {
+		t.Fatalf("RemoveHopByHop allocates %v times per call", n)
+	}
+	if got := dump(&h); got != "host=example.com|user-agent=test" {
+		t.Fatalf("got %q", got)
+	}
+}

@@ -82,41 +82,46 @@ func (r *Response) StatusBytes(dst []byte) []byte {
 	return strconv.AppendInt(dst, int64(r.Status), 10)
 }
 
-// hopByHop lists the connection-specific fields a proxy must not forward
-// (RFC 9110 section 7.6.1), plus the legacy ones every proxy strips.
-var hopByHop = [...]string{
-	"connection",
-	"keep-alive",
-	"proxy-connection",
-	"proxy-authenticate",
-	"proxy-authorization",
-	"te",
-	"trailer",
-	"transfer-encoding",
-	"upgrade",
+// isHopByHop reports whether a lower-case field name is one of the
+// connection-specific fields a proxy must not forward (RFC 9110 section
+// 7.6.1), or one of the legacy ones every proxy strips.
+func isHopByHop(name []byte) bool {
+	switch string(name) {
+	case "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
+		"proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade":
+		return true
+	}
+	return false
 }
 
 // RemoveHopByHop deletes the hop-by-hop fields and every field named in
-// Connection from h.
+// Connection from h. The common case (no Connection field) is one pass over
+// the fields.
 func RemoveHopByHop(h *Header) {
-	var named []string
-	h.Values("connection", func(v []byte) {
+	var conn [][]byte
+	out := h.fields[:0]
+	for _, f := range h.fields {
+		if isHopByHop(f.Name) {
+			if string(f.Name) == "connection" {
+				// The value stays valid: the arena is not touched here.
+				conn = append(conn, f.Value)
+			}
+			continue
+		}
+		out = append(out, f)
+	}
+	clear(h.fields[len(out):])
+	h.fields = out
+	for _, v := range conn {
 		start := 0
 		for i := 0; i <= len(v); i++ {
 			if i == len(v) || v[i] == ',' {
-				tok := trimSpace(v[start:i])
-				if len(tok) > 0 {
-					named = append(named, string(tok))
+				if tok := trimSpace(v[start:i]); len(tok) > 0 {
+					del(h, tok)
 				}
 				start = i + 1
 			}
 		}
-	})
-	for _, n := range named {
-		h.Del(n)
-	}
-	for _, n := range hopByHop {
-		h.Del(n)
 	}
 }
 

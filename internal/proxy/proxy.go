@@ -112,7 +112,8 @@ func (p *Proxy) Serve(ctx context.Context, s *Stream) {
 	if v, ok := x.Req.Header.Get("x-request-id"); ok {
 		x.RequestID = string(v)
 	} else {
-		x.RequestID = p.idPrefix + strconv.FormatUint(x.ID, 16)
+		var b [40]byte
+		x.RequestID = string(strconv.AppendUint(append(b[:0], p.idPrefix...), x.ID, 16))
 	}
 
 	s.table = p.acquireTable()

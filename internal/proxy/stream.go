@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -150,7 +151,7 @@ func (s *Stream) prepareRequest() {
 			b = append(b, ", "...)
 			b = append(b, ip...)
 			h.Del("x-forwarded-for")
-			h.Add([]byte("x-forwarded-for"), b)
+			h.Add(nameXFF, b)
 		} else {
 			h.AddString("x-forwarded-for", ip)
 		}
@@ -158,16 +159,25 @@ func (s *Stream) prepareRequest() {
 		h.SetString("x-real-ip", ip)
 	}
 	if len(x.Req.Scheme) > 0 {
-		h.Set([]byte("x-forwarded-proto"), x.Req.Scheme)
+		h.Set(nameXFProto, x.Req.Scheme)
 	}
 	if len(x.Req.Authority) > 0 {
-		h.Set([]byte("x-forwarded-host"), x.Req.Authority)
+		h.Set(nameXFHost, x.Req.Authority)
 	}
-	if _, port, err := net.SplitHostPort(x.Local); err == nil {
-		h.SetString("x-forwarded-port", port)
+	// x.Local is a TCP address ("host:port", IPv6 hosts in brackets).
+	if i := strings.LastIndexByte(x.Local, ':'); i >= 0 && i+1 < len(x.Local) {
+		h.SetString("x-forwarded-port", x.Local[i+1:])
 	}
 	s.scratch = append(s.scratch[:0], x.Req.Authority...)
 }
+
+// Names of the fields prepareRequest sets from byte slices (package
+// variables: a []byte conversion at the call would allocate).
+var (
+	nameXFF     = []byte("x-forwarded-for")
+	nameXFProto = []byte("x-forwarded-proto")
+	nameXFHost  = []byte("x-forwarded-host")
+)
 
 // upstreamHost is the Host sent upstream: a filter's rewrite of the
 // authority wins, else pass_host decides.
