@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -38,32 +39,49 @@ func TestProxy(t *testing.T) {
 	for _, pr := range protos {
 		t.Run(pr.name, func(t *testing.T) {
 			c, base := pr.client(e), pr.base(e)
-			t.Run("forward and X-Forwarded", func(t *testing.T) {
-				resp, body := do(t, c, "GET", base+"/anything/a%2Fb?x=1&y=%20", nil, map[string]string{
-					"X-Forwarded-For": "10.0.0.1", "Host": "api.example:8080", "X-Custom": "yes"})
-				if resp.StatusCode != 200 {
-					t.Fatalf("status %d: %s", resp.StatusCode, body)
-				}
-				var a anything
-				if err := json.Unmarshal([]byte(body), &a); err != nil {
-					t.Fatal(err)
-				}
-				if !strings.HasSuffix(a.URL, "/anything/a%2Fb?x=1&y=%20") {
-					t.Errorf("url %q", a.URL)
-				}
-				want := map[string]string{
-					"X-Forwarded-For":   "10.0.0.1, 127.0.0.1",
-					"X-Real-Ip":         "127.0.0.1",
-					"X-Forwarded-Host":  "api.example:8080",
-					"X-Forwarded-Proto": map[string]string{"h1": "http", "h2": "https"}[pr.name],
-					"X-Custom":          "yes",
-				}
-				for k, v := range want {
-					if got := strings.Join(a.Headers[k], ","); got != v {
-						t.Errorf("%s = %q, want %q", k, got, v)
+			for _, fw := range []struct {
+				name     string
+				sent     map[string]string
+				xff, xri string
+			}{
+				// The client's X-Forwarded-For is extended, its X-Real-IP
+				// replaced (prepareRequest's lookup path).
+				{"client sent X-Forwarded", map[string]string{"X-Forwarded-For": "10.0.0.1", "X-Real-IP": "10.0.0.9"}, "10.0.0.1, 127.0.0.1", "127.0.0.1"},
+				// None sent: the fields are appended.
+				{"none sent", nil, "127.0.0.1", "127.0.0.1"},
+			} {
+				t.Run("forward and X-Forwarded/"+fw.name, func(t *testing.T) {
+					hdr := map[string]string{"Host": "api.example:8080", "X-Custom": "yes"}
+					for k, v := range fw.sent {
+						hdr[k] = v
 					}
-				}
-			})
+					resp, body := do(t, c, "GET", base+"/anything/a%2Fb?x=1&y=%20", nil, hdr)
+					if resp.StatusCode != 200 {
+						t.Fatalf("status %d: %s", resp.StatusCode, body)
+					}
+					var a anything
+					if err := json.Unmarshal([]byte(body), &a); err != nil {
+						t.Fatal(err)
+					}
+					if !strings.HasSuffix(a.URL, "/anything/a%2Fb?x=1&y=%20") {
+						t.Errorf("url %q", a.URL)
+					}
+					_, port, _ := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://"))
+					want := map[string]string{
+						"X-Forwarded-For":   fw.xff,
+						"X-Real-Ip":         fw.xri,
+						"X-Forwarded-Host":  "api.example:8080",
+						"X-Forwarded-Proto": map[string]string{"h1": "http", "h2": "https"}[pr.name],
+						"X-Forwarded-Port":  port,
+						"X-Custom":          "yes",
+					}
+					for k, v := range want {
+						if got := strings.Join(a.Headers[k], ","); got != v {
+							t.Errorf("%s = %q, want %q", k, got, v)
+						}
+					}
+				})
+			}
 			t.Run("404", func(t *testing.T) {
 				e2 := e.p.SetRoutes(prefixTable(map[string]*proxy.Route{"/only": {ID: "x", Upstream: up}}))
 				defer func() { e.p.SetRoutes(e2).Retire(t.Context()) }() //nolint:errcheck

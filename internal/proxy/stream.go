@@ -138,15 +138,26 @@ func (s *Stream) prepareRequest() {
 	x := &s.X
 	h := &x.Req.Header
 	httpcore.RemoveHopByHop(h)
+	// Usually the client sent none of the fields set here: then they are
+	// appended, without a lookup (and a rebuild of the field list) each.
+	fresh := true
+	for _, f := range h.Fields() {
+		if isForwardedName(f.Name) {
+			fresh = false
+			break
+		}
+	}
 	ip := x.ClientIP
 	if ip != "" {
 		b := s.scratch[:0]
-		h.Values("x-forwarded-for", func(v []byte) {
-			if len(b) > 0 {
-				b = append(b, ", "...)
-			}
-			b = append(b, v...)
-		})
+		if !fresh {
+			h.Values("x-forwarded-for", func(v []byte) {
+				if len(b) > 0 {
+					b = append(b, ", "...)
+				}
+				b = append(b, v...)
+			})
+		}
 		if len(b) > 0 {
 			b = append(b, ", "...)
 			b = append(b, ip...)
@@ -156,19 +167,45 @@ func (s *Stream) prepareRequest() {
 			h.AddString("x-forwarded-for", ip)
 		}
 		s.scratch = b[:0]
-		h.SetString("x-real-ip", ip)
+		if fresh {
+			h.AddString("x-real-ip", ip)
+		} else {
+			h.SetString("x-real-ip", ip)
+		}
 	}
 	if len(x.Req.Scheme) > 0 {
-		h.Set(nameXFProto, x.Req.Scheme)
+		if fresh {
+			h.Add(nameXFProto, x.Req.Scheme)
+		} else {
+			h.Set(nameXFProto, x.Req.Scheme)
+		}
 	}
 	if len(x.Req.Authority) > 0 {
-		h.Set(nameXFHost, x.Req.Authority)
+		if fresh {
+			h.Add(nameXFHost, x.Req.Authority)
+		} else {
+			h.Set(nameXFHost, x.Req.Authority)
+		}
 	}
 	// x.Local is a TCP address ("host:port", IPv6 hosts in brackets).
 	if i := strings.LastIndexByte(x.Local, ':'); i >= 0 && i+1 < len(x.Local) {
-		h.SetString("x-forwarded-port", x.Local[i+1:])
+		if port := x.Local[i+1:]; fresh {
+			h.AddString("x-forwarded-port", port)
+		} else {
+			h.SetString("x-forwarded-port", port)
+		}
 	}
 	s.scratch = append(s.scratch[:0], x.Req.Authority...)
+}
+
+// isForwardedName reports whether a (lower-case) field name is one that
+// prepareRequest sets.
+func isForwardedName(name []byte) bool {
+	switch string(name) {
+	case "x-forwarded-for", "x-real-ip", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port":
+		return true
+	}
+	return false
 }
 
 // Names of the fields prepareRequest sets from byte slices (package
