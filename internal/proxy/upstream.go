@@ -233,7 +233,8 @@ func newHostClient(n *Node, u *Upstream, maxConns int, idle time.Duration, tlsCf
 			return nil, err
 		}
 		n.open.Add(1)
-		uc := &upConn{Conn: c, read: read, send: send, node: n, dial: dial}
+		uc := &upConn{Conn: c, read: read, send: send, node: n, dial: dial,
+			yield: runtime.GOMAXPROCS(0) == 1}
 		uc.addr.Addr, uc.addr.c = c.LocalAddr(), uc
 		return uc, nil
 	}
@@ -274,6 +275,8 @@ type upConn struct {
 	inRequest bool
 	// rdl and wdl are the deadlines armed on the socket.
 	rdl, wdl lazyDeadline
+	// yield: GOMAXPROCS was 1 when the connection was dialed (see Read).
+	yield bool
 	// closed: fasthttp may close from two goroutines (an interrupted body
 	// read, then the pool).
 	closed atomic.Bool
@@ -297,14 +300,15 @@ func (c *upConn) Handshake() error { return nil }
 func (c *upConn) LocalAddr() net.Addr { return &c.addr }
 
 func (c *upConn) Read(p []byte) (int, error) {
-	if c.inRequest {
+	if c.inRequest && c.yield {
 		// The request was just written: the response cannot be there yet.
 		// Reading now would fail with EAGAIN and park this goroutine on the
 		// poller (a wasted syscall plus a park and a wake-up). Letting the
 		// goroutines that are ready run first gives the upstream time to
 		// answer, so the read usually finds the response; when nothing else
 		// is runnable this returns at once. Either way the read below is
-		// done as before, so no readiness can be missed.
+		// done as before, so no readiness can be missed. Only with a
+		// single P (see server.plainConn.Read for why).
 		runtime.Gosched()
 	}
 	c.inRequest = false

@@ -70,6 +70,8 @@ type plainConn struct {
 	dl   deadlines
 	// wrote: the last operation was a write (a response went out).
 	wrote bool
+	// yield: see Read.
+	yield bool
 }
 
 // Read yields before reading the next request of a keep-alive connection:
@@ -79,10 +81,16 @@ type plainConn struct {
 // Letting the other ready goroutines run first usually gives the client the
 // time to send it; when nothing else is runnable Gosched returns at once.
 // The read itself is unchanged, so no readiness can be missed.
+//
+// Only with a single P (GOMAXPROCS=1 when the connection was accepted, the
+// one-process-per-core setup): with idle Ps, Gosched wakes one to steal the
+// goroutine, which costs more than the failed read it saves at low load.
 func (c *plainConn) Read(p []byte) (int, error) {
 	if c.wrote {
 		c.wrote = false
-		runtime.Gosched()
+		if c.yield {
+			runtime.Gosched()
+		}
 	}
 	return c.Conn.Read(p)
 }
@@ -210,7 +218,7 @@ func (l *plainListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &plainConn{Conn: c, dl: l.dl}, nil
+	return &plainConn{Conn: c, dl: l.dl, yield: runtime.GOMAXPROCS(0) == 1}, nil
 }
 
 // chanListener is the net.Listener fasthttp serves on a TLS port: the TLS
