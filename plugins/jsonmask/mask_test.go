@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/heimdallgw/heimdall/sdk/proxywasm/proxytest"
@@ -115,8 +117,240 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-// FuzzMaskMatchesReference checks mask against the json.Decoder
-// implementation it replaced.
+// validityCases are documents on the edges of the JSON grammar, each with
+// whether it is one valid document (as encoding/json.Valid says too).
+var validityCases = []struct {
+	doc   string
+	valid bool
+}{
+	// Empty, whitespace, trailing garbage.
+	{"", false},
+	{" \t\r\n", false},
+	{" \t\r\n{}\r\n\t ", true},
+	{"\f{}", false},
+	{"{}\v", false},
+	{"\xef\xbb\xbf{}", false}, // a BOM
+	{"{}\x00", false},
+	{"{} x", false},
+	{"{}}", false},
+	{"[]]", false},
+	{"1 2", false},
+	{`"a""b"`, false},
+	{"null,", false},
+	{`{"a":1}{"b":2}`, false},
+	// Numbers.
+	{"0", true},
+	{"-0", true},
+	{"123", true},
+	{" 7 ", true},
+	{"-", false},
+	{"- 1", false},
+	{"-a", false},
+	{"+1", false},
+	{"01", false},
+	{"-01", false},
+	{"00", false},
+	{"0.", false},
+	{"0.e1", false},
+	{".5", false},
+	{"1.5", true},
+	{"1.0.0", false},
+	{"1e", false},
+	{"1e+", false},
+	{"1e-", false},
+	{"1E-2", true},
+	{"1e+2", true},
+	{"0e0", true},
+	{"-1.5e300", true},
+	{"1e1.5", false},
+	{"1ee2", false},
+	{"0x10", false},
+	{"Infinity", false},
+	{"NaN", false},
+	{"[1,-]", false},
+	{"[01]", false},
+	{"[-0.0e-0]", true},
+	// Literals.
+	{"true", true},
+	{"false", true},
+	{"null", true},
+	{"tru", false},
+	{"truex", false},
+	{"True", false},
+	{"nul", false},
+	{"fals", false},
+	{"[true,false,null]", true},
+	{"[truefalse]", false},
+	// Strings: escapes, control characters, UTF-8.
+	{`""`, true},
+	{`"abc`, false},
+	{`"abc\"`, false},
+	{`"\"\\\/\b\f\n\r\t"`, true},
+	{`"\'"`, false},
+	{`"\x41"`, false},
+	{`"\U00e9"`, false},
+	{`"\u00e9"`, true},
+	{`"\u00E9\uABcd"`, true},
+	{`"\u12"`, false},
+	{`"\u12G4"`, false},
+	{`"\u`, false},
+	{`"\ud800"`, true},       // a lone high surrogate
+	{`"\udc00"`, true},       // a lone low surrogate
+	{`"\udc00\ud800"`, true}, // reversed pair
+	{`"\ud83d\ude00"`, true}, // a pair
+	{"\"a\x00b\"", false},
+	{"\"a\x1fb\"", false},
+	{"\"tab\tin\"", false},
+	{"\"line\nin\"", false},
+	{"\"a\x7fb\"", true},
+	{"\"\xff\"", true},         // not UTF-8: encoding/json accepts it
+	{"\"\xc3\"", true},         // truncated sequence
+	{"\"\xed\xa0\x80\"", true}, // an encoded surrogate
+	{"\"\xc3\xa9\"", true},
+	{"{\"\xff\":1}", true},
+	{"\xff", false},
+	// Structure.
+	{"{}", true},
+	{"[]", true},
+	{"[ ]", true},
+	{"{ }", true},
+	{"{,}", false},
+	{"[,]", false},
+	{"[1,]", false},
+	{"[,1]", false},
+	{"[1,,2]", false},
+	{`{"a":1,}`, false},
+	{`{"a"}`, false},
+	{`{"a":}`, false},
+	{`{"a"::1}`, false},
+	{`{"a",1}`, false},
+	{`{1:2}`, false},
+	{`{a:1}`, false},
+	{`{"a" 1}`, false},
+	{"[1 2]", false},
+	{`{"a":1 "b":2}`, false},
+	{"[}", false},
+	{"{]", false},
+	{`{"a":[}`, false},
+	{`{"a":1]`, false},
+	{`[{"a":1]}`, false},
+	{"]", false},
+	{"}", false},
+	{"[", false},
+	{"{", false},
+	{`{"a":{"b":[1,{"c":null}]},"d":[[],{}]}`, true},
+	{"[[[[]]]]", true},
+	{"[[[[]]]", false},
+	{`{"password":}`, false},
+	{`{"password":1,}`, false},
+	{`{"password":[1,2}`, false},
+	{`{"password":"x"`, false},
+	{`{"password":"x"}x`, false},
+	{`{"password":{"password":1}}`, true},
+	// Nesting depth: encoding/json allows 10000 levels.
+	{strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth), true},
+	{strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1), false},
+	{strings.Repeat(`{"a":`, maxDepth) + "1" + strings.Repeat("}", maxDepth), true},
+	{strings.Repeat(`{"a":`, maxDepth+1) + "1" + strings.Repeat("}", maxDepth+1), false},
+	{strings.Repeat(`[{"password":`, maxDepth/2) + "1" + strings.Repeat("}]", maxDepth/2), true},
+	{strings.Repeat(`[{"password":`, maxDepth/2) + "[1]" + strings.Repeat("}]", maxDepth/2), false},
+	{strings.Repeat("[", maxDepth+1), false},
+	{strings.Repeat("[", 64) + strings.Repeat("]", 63) + "}", false},
+	{strings.Repeat(`{"a":[`, 40) + strings.Repeat("]}", 40), true},
+	{strings.Repeat(`{"a":[`, 40) + strings.Repeat("}]", 40), false},
+}
+
+func TestMaskAcceptsWhatEncodingJSONAccepts(t *testing.T) {
+	fields := map[string]bool{"password": true}
+	for _, tt := range validityCases {
+		if json.Valid([]byte(tt.doc)) != tt.valid {
+			t.Errorf("bad case: json.Valid(%.40q) = %v", tt.doc, !tt.valid)
+		}
+		got, n, err := mask([]byte(tt.doc), fields, nil)
+		if (err == nil) != tt.valid {
+			t.Errorf("mask(%.40q): err = %v, want valid %v", tt.doc, err, tt.valid)
+			continue
+		}
+		want, wn, _ := maskReference([]byte(tt.doc), fields)
+		if err == nil && (!bytes.Equal(got, want) || n != wn) {
+			t.Errorf("mask(%.40q) = %.40q (%d), reference %.40q (%d)", tt.doc, got, n, want, wn)
+		}
+	}
+}
+
+// TestMaskDecodesKeys: keys match after decoding as encoding/json decodes
+// them, including U+FFFD for lone surrogates and bytes that are not UTF-8.
+func TestMaskDecodesKeys(t *testing.T) {
+	long := strings.Repeat("x", 100)
+	fields := map[string]bool{
+		"é": true, "😀": true, "\uFFFD": true, "\uFFFDA": true, "a/b": true, "\n": true,
+		`q"\`: true, "\b\f\r\t": true, long: true, "\x7f": true,
+	}
+	tests := []struct {
+		key  string
+		want bool
+	}{
+		{`"é"`, true},
+		{`"\u00e9"`, true},
+		{`"\u00E9"`, true},
+		{`"e\u0301"`, false}, // not normalized
+		{`"É"`, false},
+		{`"😀"`, true},
+		{`"\ud83d\ude00"`, true},
+		{`"\uD83D\uDE00"`, true},
+		{`"\ud83d"`, true},          // lone high surrogate: U+FFFD
+		{`"\ude00"`, true},          // lone low surrogate: U+FFFD
+		{`"\ude00\ud83d"`, false},   // two of them
+		{`"\ud83dA"`, true},         // U+FFFD A
+		{`"\ud83d\u0041"`, true},    // U+FFFD A: the second escape is kept
+		{`"\ud83d\n"`, false},       // U+FFFD \n
+		{"\"\xff\"", true},          // not UTF-8: U+FFFD
+		{"\"\xffA\"", true},         // U+FFFD A
+		{"\"\xed\xa0\x80\"", false}, // an encoded surrogate: three U+FFFD
+		{"\"\xc3\"", true},          // truncated: U+FFFD
+		{"\"\xef\xbf\xbd\"", true},  // U+FFFD itself
+		{`"\ufffd"`, true},
+		{`"a\/b"`, true},
+		{`"a/b"`, true},
+		{`"\n"`, true},
+		{`"\u000a"`, true},
+		{`"q\"\\"`, true},
+		{`"q\u0022\u005c"`, true},
+		{`"\b\f\r\t"`, true},
+		{`"\u0008\u000c\u000d\u0009"`, true},
+		{"\"\x7f\"", true},
+		{`"\u007f"`, true},
+		{`"` + long + `"`, true},
+		{`"` + strings.Repeat(`\u0078`, 100) + `"`, true}, // decodes past the stack buffer
+		{`"` + strings.Repeat(`\u0078`, 99) + `"`, false},
+	}
+	for _, tt := range tests {
+		doc := `{` + tt.key + `:[1,{"k":2}],"z":0}`
+		got, n, err := mask([]byte(doc), fields, nil)
+		if err != nil {
+			t.Fatalf("mask(%.60q): %v", doc, err)
+		}
+		if (n == 1) != tt.want {
+			t.Errorf("key %.60q: masked %d values, want masked %v", tt.key, n, tt.want)
+		}
+		want, wn, _ := maskReference([]byte(doc), fields)
+		if !bytes.Equal(got, want) || n != wn {
+			t.Errorf("mask(%.60q) = %.60q (%d), reference %.60q (%d)", doc, got, n, want, wn)
+		}
+	}
+}
+
+// fuzzFields are the fields of the fuzz test: ASCII ones, and ones that only
+// keys with escapes, with UTF-8 or with bytes that are not UTF-8 match.
+var fuzzFields = map[string]bool{
+	"password": true, "ssn": true, "a": true, "": true,
+	"é": true, "😀": true, "\uFFFD": true, "\uFFFD\uFFFD": true, "\n": true, `"`: true,
+}
+
+// FuzzMaskMatchesReference checks that mask accepts exactly what
+// encoding/json.Valid accepts and masks like the json.Decoder
+// implementation it replaced. Run it with
+// go test -run xxx -fuzz FuzzMaskMatchesReference ./plugins/jsonmask
 func FuzzMaskMatchesReference(f *testing.F) {
 	for _, s := range []string{
 		`{"user":"a","password":"p"}`,
@@ -126,13 +360,25 @@ func FuzzMaskMatchesReference(f *testing.F) {
 		"{ \"password\"\t:\n 12 }",
 		`{"password":`,
 		`"password"`,
+		`{"\u00e9":1,"\ud83d\ude00":[2],"\ud800":{"a":3},"\n":"\"","\"":-0.5E+7}`,
+		"{\"\xff\":1,\"\xc3\xa9\":{},\"a\":{\"a\":{\"a\":[]}},\"\":\"\"}",
+		"{\"\xff\xfe\":null,\"\xed\xa0\x80\":true}",
+		`{"ssn":[[],[{}],{"ssn":1}],"x":[false,true,null,0,1e9]}`,
+		"\t[\r\n{\"a\" : [ ] , \"password\" : { } } ]\n",
 	} {
 		f.Add([]byte(s))
 	}
-	fields := map[string]bool{"password": true, "ssn": true}
+	for _, tt := range validityCases {
+		if len(tt.doc) < 1000 {
+			f.Add([]byte(tt.doc))
+		}
+	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		got, n, err := mask(doc, fields, nil)
-		want, wn, werr := maskReference(doc, fields)
+		got, n, err := mask(doc, fuzzFields, nil)
+		if valid := json.Valid(doc); (err == nil) != valid {
+			t.Fatalf("mask(%q): err = %v, json.Valid = %v", doc, err, valid)
+		}
+		want, wn, werr := maskReference(doc, fuzzFields)
 		if (err != nil) != (werr != nil) || err == nil && (!bytes.Equal(got, want) || n != wn) {
 			t.Fatalf("mask(%q) = %q, %d, %v; reference %q, %d, %v", doc, got, n, err, want, wn, werr)
 		}
@@ -140,11 +386,39 @@ func FuzzMaskMatchesReference(f *testing.F) {
 }
 
 func TestMaskAllocations(t *testing.T) {
-	doc := []byte(`{"items":[{"id":1,"user":"u1","password":"s1"},{"id":2,"user":"u2","ssn":"s2"}]}`)
+	doc := []byte(`{"items":[{"id":1,"user":"u1","password":"s1"},{"id":2,"user":"u2","ssn":"s2"},` +
+		`{"us\u0065r":"\u00e9","p\u00e4ss":1,"é":[-1.5e3,true,null]}]}`)
 	fields := map[string]bool{"password": true, "ssn": true}
 	out := make([]byte, 0, 2*len(doc))
 	if n := testing.AllocsPerRun(100, func() { _, _, _ = mask(doc, fields, out) }); n != 0 {
 		t.Errorf("mask with a big enough buffer: %v allocations, want 0", n)
+	}
+}
+
+// jsonBody is a document of about n bytes like the one of
+// bench.BenchmarkChainJSONMask.
+func jsonBody(n int) []byte {
+	out := []byte(`{"items":[`)
+	for i := 0; len(out) < n-64; i++ {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = fmt.Appendf(out, `{"id":%d,"user":"user%d","password":"secret%d"}`, i, i, i)
+	}
+	return append(out, "]}"...)
+}
+
+func BenchmarkMask(b *testing.B) {
+	fields := map[string]bool{"password": true, "ssn": true}
+	for _, size := range []int{1 << 10, 64 << 10} {
+		doc := jsonBody(size)
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			b.SetBytes(int64(len(doc)))
+			var out []byte
+			for b.Loop() {
+				out, _, _ = mask(doc, fields, out)
+			}
+		})
 	}
 }
 
