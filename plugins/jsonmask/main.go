@@ -120,6 +120,10 @@ func (s *stream) OnHttpResponseBody(bodySize int, endOfStream bool) types.Action
 		proxywasm.LogErrorf("jsonmask: %d: replacing body: %v", s.id, err)
 		return types.ActionContinue
 	}
-	proxywasm.LogDebugf("jsonmask: %d: masked %d values", s.id, n)
+	// Checked first: LogDebugf's arguments are boxed on the heap even
+	// when the line is dropped.
+	if lvl, err := proxywasm.GetLogLevel(); err == nil && lvl <= types.LogLevelDebug {
+		proxywasm.LogDebugf("jsonmask: %d: masked %d values", s.id, n)
+	}
 	return types.ActionContinue
 }

@@ -76,6 +76,28 @@ func TestPluginMasksBufferedJSONBody(t *testing.T) {
 	if got, want := string(host.Stream(id).ResponseBody), `{"user":"bob","password":"***"}`; got != want {
 		t.Errorf("body %s, want %s", got, want)
 	}
+	if logs := host.Logs(types.LogLevelDebug); !slices.ContainsFunc(logs, func(l string) bool { return strings.HasSuffix(l, ": masked 1 values") }) {
+		t.Errorf("debug logs %q: no masked count", logs)
+	}
+}
+
+func TestPluginSkipsDebugLineBelowDebugLevel(t *testing.T) {
+	host, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption().
+		WithVMContext(&vm{}).WithPluginConfiguration([]byte(`{"fields": ["password"]}`)).
+		WithLogLevel(types.LogLevelInfo))
+	defer reset()
+	if !host.StartPlugin() {
+		t.Fatal("conf rejected")
+	}
+	id := host.InitializeHttpContext()
+	host.CallOnResponseHeaders(id, [][2]string{{"content-type", "application/json"}}, false)
+	host.CallOnResponseBody(id, []byte(`{"password":1}`), true)
+	if got := string(host.Stream(id).ResponseBody); got != `{"password":"***"}` {
+		t.Errorf("body %s", got)
+	}
+	if logs := host.AllLogs(); len(logs) != 0 {
+		t.Errorf("logs %v, want none", logs)
+	}
 }
 
 func TestPluginLeavesOtherBodiesAlone(t *testing.T) {
