@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -335,6 +336,30 @@ func TestFilters(t *testing.T) {
 			}
 			if resp.ContentLength != int64(len("rewritten:HE")) {
 				t.Errorf("response content-length %d", resp.ContentLength)
+			}
+		})
+	}
+}
+
+// TestLargeResponseHead: an upstream answer whose head is well over 4 KiB
+// (fasthttp's default client read buffer, which also caps the head) and
+// under the 32 KiB limit the gateway accepts from clients comes through,
+// and a 64 KiB body after it arrives intact.
+func TestLargeResponseHead(t *testing.T) {
+	big := strings.Repeat("c", 12<<10)
+	body := strings.Repeat("0123456789abcdef", 4<<10)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Big", big)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write([]byte(body)) //nolint:errcheck
+	}))
+	defer up.Close()
+	e := newEnv(t, server.Config{}, map[string]*proxy.Route{"/": {ID: "r", Upstream: upstream(t, nil, hostPort(up))}})
+	for _, pr := range protos {
+		t.Run(pr.name, func(t *testing.T) {
+			resp, got := do(t, pr.client(e), "GET", pr.base(e)+"/", nil, nil)
+			if resp.StatusCode != 200 || resp.Header.Get("X-Big") != big || got != body {
+				t.Fatalf("status %d, X-Big %d bytes, body %d bytes", resp.StatusCode, len(resp.Header.Get("X-Big")), len(got))
 			}
 		})
 	}

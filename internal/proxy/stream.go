@@ -89,6 +89,37 @@ func (s *Stream) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteTo implements io.WriterTo, which fasthttp prefers for a response
+// body stream: the body then goes out in chunks of up to 32 KiB, each
+// written past the connection's 4 KiB write buffer in one write(2), instead
+// of being copied through that buffer 4 KiB at a time (a 64 KiB response
+// took 16 write calls).
+func (s *Stream) WriteTo(w io.Writer) (int64, error) {
+	bp, _ := s.p.bufPool.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, bodyBufSize)
+		bp = &b
+	}
+	defer s.p.bufPool.Put(bp)
+	var total int64
+	for {
+		n, err := s.Read(*bp)
+		if n > 0 {
+			m, werr := w.Write((*bp)[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 // Close ends the stream: it releases the upstream connection, runs the log
 // and done callbacks, writes the access log line and returns s to the pool.
 // It must be called exactly once, also when the engine could not send the

@@ -184,7 +184,13 @@ func newHostClient(n *Node, u *Upstream, maxConns int, idle time.Duration, tlsCf
 		// default 4 KiB a 64 KiB body takes 16 write(2) calls, at 32 KiB
 		// two (BENCHMARKS.md). Writers are pooled per request, not kept
 		// per idle connection, so this costs 32 KiB per request in flight.
-		WriteBufferSize:     32 << 10,
+		WriteBufferSize: 32 << 10,
+		// The read buffer also caps the response head: at fasthttp's
+		// default 4 KiB an upstream answer with a larger head (cookies, a
+		// CSP) was a 502. 32 KiB, the client-side head limit
+		// (server.DefaultMaxHeaderSize); a 64 KiB body is also read in two
+		// read(2) calls instead of sixteen. Pooled per request in flight.
+		ReadBufferSize:      32 << 10,
 		MaxConns:            maxConns,
 		MaxConnWaitTimeout:  connect,
 		MaxIdleConnDuration: idle,
