@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"mime"
 	"slices"
 	"strings"
@@ -223,6 +225,15 @@ func skipSpace(doc []byte, i int) int {
 func stringEnd(doc []byte, i int) int {
 	i++
 	for {
+		// 8 bytes at a time: a loop iteration costs more than its
+		// body in Go's wasm code.
+		for i+8 <= len(doc) {
+			if m := specials(binary.LittleEndian.Uint64(doc[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
 		for i < len(doc) && strClass[doc[i]] != special {
 			i++
 		}
@@ -248,6 +259,14 @@ func keyEnd(doc []byte, i int) (end int, plain bool) {
 	plain = true
 	i++
 	for {
+		for i+8 <= len(doc) {
+			w := binary.LittleEndian.Uint64(doc[i:])
+			if m := specials(w) | w&highBits; m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
 		for i < len(doc) && strClass[doc[i]] == ascii {
 			i++
 		}
@@ -268,6 +287,22 @@ func keyEnd(doc []byte, i int) (end int, plain bool) {
 		}
 		plain = false
 	}
+}
+
+const (
+	lowBits  = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+// specials returns w (8 bytes of a string, the first in the low byte) with
+// the high bit set in its lowest byte that is special, if any (and maybe
+// in bytes above it, but never below): per byte, x-1 borrows from the high
+// bit only if x is 0, and x-0x20 only if x < 0x20; &^ drops bytes that had
+// the high bit set already. Borrows go up, so the lowest hit is exact.
+func specials(w uint64) uint64 {
+	q := w ^ lowBits*'"'
+	b := w ^ lowBits*'\\'
+	return ((q-lowBits)&^q | (b-lowBits)&^b | (w-lowBits*0x20)&^w) & highBits
 }
 
 // escapeEnd returns the offset just past the escape sequence that starts at
