@@ -19,7 +19,7 @@ func (*vm) NewPluginContext(uint32) types.PluginContext { return &plugin{} }
 
 type plugin struct {
 	types.DefaultPluginContext
-	fields map[string]bool
+	fields *fieldSet
 	// out is the masked body of the last response, reused for the next:
 	// the host copies it in ReplaceHttpResponseBody.
 	out  []byte

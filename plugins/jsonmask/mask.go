@@ -26,7 +26,7 @@ type config struct {
 	Fields []string `json:"fields"`
 }
 
-func parseConfig(data []byte) (map[string]bool, error) {
+func parseConfig(data []byte) (*fieldSet, error) {
 	var c config
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -36,11 +36,54 @@ func parseConfig(data []byte) (map[string]bool, error) {
 	if len(c.Fields) == 0 {
 		return nil, errors.New("invalid conf: fields must list at least one field")
 	}
-	fields := make(map[string]bool, len(c.Fields))
-	for _, f := range c.Fields {
-		fields[f] = true
+	return newFieldSet(c.Fields), nil
+}
+
+// fieldSet is the set of keys whose values are masked. Most keys of a
+// document are not in it: a map lookup hashes the key (~170 ns in wasm),
+// a look at the lengths of the fields rules most of them out first.
+type fieldSet struct {
+	lens  uint64          // bit n: a field is n bytes long (63: 63 or more)
+	names []string        // the fields, if there are at most maxListed
+	m     map[string]bool // else
+}
+
+// maxListed is how many fields are compared one by one rather than looked
+// up in a map.
+const maxListed = 8
+
+func newFieldSet(names []string) *fieldSet {
+	s := new(fieldSet)
+	for _, f := range names {
+		s.lens |= 1 << min(len(f), 63)
+		if !slices.Contains(s.names, f) {
+			s.names = append(s.names, f)
+		}
 	}
-	return fields, nil
+	if len(s.names) > maxListed {
+		s.m = make(map[string]bool, len(s.names))
+		for _, f := range s.names {
+			s.m[f] = true
+		}
+		s.names = nil
+	}
+	return s
+}
+
+// has reports whether key is a field; it does not allocate.
+func (s *fieldSet) has(key []byte) bool {
+	if s.lens&(1<<min(len(key), 63)) == 0 {
+		return false
+	}
+	if s.m != nil {
+		return s.m[string(key)]
+	}
+	for _, f := range s.names {
+		if f == string(key) {
+			return true
+		}
+	}
+	return false
 }
 
 // isJSON accepts application/json and any +json media type.
@@ -67,7 +110,7 @@ func isJSON(contentType string) bool {
 // that are not UTF-8 allowed in strings, \u escapes not checked for
 // surrogates, at most maxDepth nested arrays and objects): the masked
 // output is thrown away if the document turns out to be invalid.
-func mask(doc []byte, fields map[string]bool, out []byte) ([]byte, int, error) {
+func mask(doc []byte, fields *fieldSet, out []byte) ([]byte, int, error) {
 	var (
 		// objs has bit d set if the container at depth d+1 is an object.
 		objs   [maxDepth/64 + 1]uint64
@@ -396,12 +439,12 @@ func digitsEnd(doc []byte, i int) int {
 
 // isField reports whether key (a valid string's contents, without quotes)
 // is in fields once decoded. plain keys are their own decoded form.
-func isField(key []byte, plain bool, fields map[string]bool) bool {
+func isField(key []byte, plain bool, fields *fieldSet) bool {
 	if plain {
-		return fields[string(key)] // no allocation
+		return fields.has(key)
 	}
 	var buf [64]byte // on the stack; append moves a longer key to the heap
-	return fields[string(decodeKey(buf[:0], key))]
+	return fields.has(decodeKey(buf[:0], key))
 }
 
 // decodeKey appends to dst the string s (a valid string's contents) as

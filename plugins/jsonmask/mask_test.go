@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -34,7 +35,7 @@ func TestMask(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, n, err := mask([]byte(tt.in), fields, nil)
+			got, n, err := mask([]byte(tt.in), setOf(fields), nil)
 			if (err != nil) != tt.err {
 				t.Fatalf("err = %v, want error %v", err, tt.err)
 			}
@@ -288,7 +289,7 @@ func TestMaskAcceptsWhatEncodingJSONAccepts(t *testing.T) {
 		if json.Valid([]byte(tt.doc)) != tt.valid {
 			t.Errorf("bad case: json.Valid(%.40q) = %v", tt.doc, !tt.valid)
 		}
-		got, n, err := mask([]byte(tt.doc), fields, nil)
+		got, n, err := mask([]byte(tt.doc), setOf(fields), nil)
 		if (err == nil) != tt.valid {
 			t.Errorf("mask(%.40q): err = %v, want valid %v", tt.doc, err, tt.valid)
 			continue
@@ -310,7 +311,7 @@ func TestMaskStringBytesAtEveryOffset(t *testing.T) {
 			for _, post := range []int{0, 1, 7, 8, 9} {
 				str := `"` + strings.Repeat("a", pre) + b + strings.Repeat("b", post) + `"`
 				for _, doc := range []string{str, `{` + str + `:1,"password":2}`, `{"password":` + str + `,"k":` + str + `}`} {
-					got, n, err := mask([]byte(doc), fields, nil)
+					got, n, err := mask([]byte(doc), setOf(fields), nil)
 					if valid := json.Valid([]byte(doc)); (err == nil) != valid {
 						t.Fatalf("mask(%q): err = %v, json.Valid = %v", doc, err, valid)
 					}
@@ -372,7 +373,7 @@ func TestMaskDecodesKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		doc := `{` + tt.key + `:[1,{"k":2}],"z":0}`
-		got, n, err := mask([]byte(doc), fields, nil)
+		got, n, err := mask([]byte(doc), setOf(fields), nil)
 		if err != nil {
 			t.Fatalf("mask(%.60q): %v", doc, err)
 		}
@@ -391,6 +392,37 @@ func TestMaskDecodesKeys(t *testing.T) {
 var fuzzFields = map[string]bool{
 	"password": true, "ssn": true, "a": true, "": true,
 	"é": true, "😀": true, "\uFFFD": true, "\uFFFD\uFFFD": true, "\n": true, `"`: true,
+}
+
+// fuzzFewFields are few enough to be compared one by one, not looked up.
+var fuzzFewFields = map[string]bool{"password": true, "a": true, "ab": true, "é": true, "\uFFFD": true}
+
+// setOf is newFieldSet for the keys of a map.
+func setOf(fields map[string]bool) *fieldSet {
+	return newFieldSet(slices.Collect(maps.Keys(fields)))
+}
+
+func TestFieldSet(t *testing.T) {
+	long := strings.Repeat("x", 63)
+	for _, names := range [][]string{
+		{"password", "ssn", "", "é", long + "y", long + "yz", "ssn"},
+		{"password", "ssn", "", "é", long + "y", long + "yz", "a", "b", "c", "d", "e", "f"},
+	} {
+		s := newFieldSet(names)
+		if listed := s.m == nil; listed != (len(names) <= maxListed) {
+			t.Errorf("%d names: listed %v", len(names), listed)
+		}
+		for _, f := range names {
+			if !s.has([]byte(f)) {
+				t.Errorf("%d names: %q not found", len(names), f)
+			}
+		}
+		for _, k := range []string{"Password", "passwor", "passwordd", "ss", "ssm", "x", "e\u0301", long, long + "z", long + "yy", long + "yzz"} {
+			if s.has([]byte(k)) {
+				t.Errorf("%d names: %q found", len(names), k)
+			}
+		}
+	}
 }
 
 // FuzzMaskMatchesReference checks that mask accepts exactly what
@@ -419,14 +451,18 @@ func FuzzMaskMatchesReference(f *testing.F) {
 			f.Add([]byte(tt.doc))
 		}
 	}
+	sets := []map[string]bool{fuzzFields, fuzzFewFields}
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		got, n, err := mask(doc, fuzzFields, nil)
-		if valid := json.Valid(doc); (err == nil) != valid {
-			t.Fatalf("mask(%q): err = %v, json.Valid = %v", doc, err, valid)
-		}
-		want, wn, werr := maskReference(doc, fuzzFields)
-		if (err != nil) != (werr != nil) || err == nil && (!bytes.Equal(got, want) || n != wn) {
-			t.Fatalf("mask(%q) = %q, %d, %v; reference %q, %d, %v", doc, got, n, err, want, wn, werr)
+		valid := json.Valid(doc)
+		for _, fields := range sets {
+			got, n, err := mask(doc, setOf(fields), nil)
+			if (err == nil) != valid {
+				t.Fatalf("mask(%q): err = %v, json.Valid = %v", doc, err, valid)
+			}
+			want, wn, werr := maskReference(doc, fields)
+			if (err != nil) != (werr != nil) || err == nil && (!bytes.Equal(got, want) || n != wn) {
+				t.Fatalf("mask(%q) = %q, %d, %v; reference %q, %d, %v", doc, got, n, err, want, wn, werr)
+			}
 		}
 	})
 }
@@ -434,9 +470,9 @@ func FuzzMaskMatchesReference(f *testing.F) {
 func TestMaskAllocations(t *testing.T) {
 	doc := []byte(`{"items":[{"id":1,"user":"u1","password":"s1"},{"id":2,"user":"u2","ssn":"s2"},` +
 		`{"us\u0065r":"\u00e9","p\u00e4ss":1,"é":[-1.5e3,true,null]}]}`)
-	fields := map[string]bool{"password": true, "ssn": true}
 	out := make([]byte, 0, 2*len(doc))
-	if n := testing.AllocsPerRun(100, func() { _, _, _ = mask(doc, fields, out) }); n != 0 {
+	set := newFieldSet([]string{"password", "ssn"})
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = mask(doc, set, out) }); n != 0 {
 		t.Errorf("mask with a big enough buffer: %v allocations, want 0", n)
 	}
 }
@@ -473,7 +509,7 @@ func textBody(n int) []byte {
 // this benchmark to a scratch package, build it with GOOS=wasip1
 // GOARCH=wasm go test -c and run that with a WASI runtime (wazero).
 func BenchmarkMask(b *testing.B) {
-	fields := map[string]bool{"password": true, "ssn": true}
+	fields := newFieldSet([]string{"password", "ssn"})
 	for _, bm := range []struct {
 		name string
 		doc  []byte
