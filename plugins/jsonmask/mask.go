@@ -105,7 +105,8 @@ func isJSON(contentType string) bool {
 // A body that is not exactly one valid JSON value is an error. The result
 // is appended to out[:0] (when anything is masked; else doc is returned).
 //
-// The document is validated and masked in one walk, with no allocation.
+// The document is validated and masked in one walk. It allocates only to
+// grow out, and for an escaped key longer than 64 bytes once decoded.
 // It accepts exactly what encoding/json.Valid accepts (RFC 8259, bytes
 // that are not UTF-8 allowed in strings, \u escapes not checked for
 // surrogates, at most maxDepth nested arrays and objects): the masked
