@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/heimdallgw/heimdall/internal/accesslog"
 	"github.com/heimdallgw/heimdall/internal/config"
 )
 
@@ -36,7 +37,14 @@ func NewLogs(m *config.Main, stdout, stderr io.Writer) (*Logs, error) {
 		out = struct{ io.Writer }{stdout} // Close must not close stdout
 	}
 	w := newBufferedLog(out)
-	l.Access, l.closer = slog.New(newHandler(m.Heimdall.LogFormat, w, slog.LevelInfo)), w
+	var h slog.Handler
+	if m.Heimdall.LogFormat == config.LogFormatJSON {
+		h = newHandler(m.Heimdall.LogFormat, w, slog.LevelInfo)
+	} else {
+		// The text handler with the proxy's allocation-free access line.
+		h = accesslog.NewTextHandler(w, slog.LevelInfo)
+	}
+	l.Access, l.closer = slog.New(h), w
 	return l, nil
 }
 

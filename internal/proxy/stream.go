@@ -13,6 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/heimdallgw/heimdall/internal/accesslog"
 	"github.com/heimdallgw/heimdall/internal/filter"
 	"github.com/heimdallgw/heimdall/internal/httpcore"
 )
@@ -799,6 +800,23 @@ func (s *Stream) accessLog() {
 		status = 0
 	}
 	method, path := s.X.RequestLine()
+	if h, ok := l.Handler().(*accesslog.Handler); ok {
+		// The same line as below, without slog's attrs and allocations.
+		h.Write(&accesslog.Entry{ //nolint:errcheck // as LogAttrs
+			Client:    x.ClientIP,
+			Method:    method,
+			Path:      path,
+			Host:      x.Req.Authority,
+			Proto:     x.Req.Proto,
+			Status:    status,
+			Bytes:     s.bytesSent,
+			Upstream:  x.Upstream,
+			Duration:  time.Since(x.Start),
+			RouteID:   x.RouteID,
+			RequestID: x.RequestID,
+		})
+		return
+	}
 	l.LogAttrs(ctx, slog.LevelInfo, "access",
 		slog.String("client", x.ClientIP),
 		slog.String("method", string(method)),
