@@ -1,31 +1,52 @@
 // Package instrument rewrites a WebAssembly module so that the host can
 // abort it cheaply: it adds two mutable i32 globals, $abort (exported as
 // AbortGlobal, initially 0) and $budget (not exported, initially
-// SafepointEvery), and at the head of every loop:
+// SafepointEvery), and a check (see Check) on every loop back edge:
 //
-//	loop <blocktype>
-//	  global.get $budget
-//	  i32.const 1
-//	  i32.sub
+//	global.get $budget
+//	i32.const 1
+//	i32.sub
+//	global.set $budget
+//	global.get $budget
+//	i32.eqz
+//	if                         ;; every SafepointEvery loop iterations
+//	  i32.const SafepointEvery
 //	  global.set $budget
-//	  global.get $budget
-//	  i32.eqz
-//	  if                       ;; every SafepointEvery loop iterations
-//	    i32.const SafepointEvery
-//	    global.set $budget
-//	    i32.const 0
-//	    memory.grow 0          ;; a no-op that exits to the host runtime
-//	    drop
-//	    global.get $abort
-//	    if
-//	      unreachable
-//	    end
+//	  i32.const 0
+//	  memory.grow 0            ;; a no-op that exits to the host runtime
+//	  drop
+//	  global.get $abort
+//	  if
+//	    unreachable
 //	  end
-//	  ...
+//	end
 //
-// Setting $abort to a non-zero value from the host makes the guest trap
-// within SafepointEvery loop iterations. Code without loops is bounded and
-// finishes by itself; recursion is bounded by the stack and traps.
+// A loop iterates only when a branch targets its label, so the check goes
+// where it runs once per iteration and costs nothing on entry:
+//
+//   - before each br to a loop (the check leaves the operand stack as it
+//     was);
+//   - br_if L to a loop without parameters (block type 0x40 or one value
+//     type) becomes "if <check> br L+1 end", so the check runs only when
+//     the branch is taken;
+//   - a loop that a br_table targets, or a br_if while its block type is a
+//     type index (it may take parameters, which the if could not pass),
+//     keeps the check at its head, right after "loop <blocktype>", and
+//     branches to it get none;
+//   - a loop that no branch targets cannot iterate and gets no check.
+//
+// br, br_if and br_table are the only branches to a label the decoder
+// accepts (an unknown opcode is an error), so every iteration of every loop
+// passes a check: setting $abort to a non-zero value from the host makes the
+// guest trap within SafepointEvery loop iterations. Code without loops is
+// bounded and finishes by itself; recursion is bounded by the stack and
+// traps.
+//
+// This matters for Go: its compiler wraps every function body in a loop
+// (to resume it at a given block after the goroutine stack is unwound and
+// rewound, and to jump between its blocks), entered by falling into it; a
+// check at the head ran on every call, a check on the br and br_if to it
+// runs only on those jumps.
 //
 // Why memory.grow 0: a Go host (wazero) cannot stop a goroutine that runs
 // compiled guest code for a garbage collection, and a stop-the-world that
@@ -94,8 +115,12 @@ type section struct {
 
 // Stats describes what Instrument did.
 type Stats struct {
-	Loops     int // loop instructions instrumented
-	Functions int // function bodies walked
+	Loops          int // loop instructions seen
+	HeaderChecks   int // loops checked at their head
+	LoopsBackEdges int // loops checked on their back edges instead
+	LoopsUnchecked int // loops no branch targets: they cannot iterate
+	BackEdgeChecks int // checks placed before a br or br_if to a loop
+	Functions      int // function bodies walked
 }
 
 // Instrument returns wasm with the abort global and loop checks added, and
@@ -266,8 +291,11 @@ func insertSection(secs *[]section, s section) int {
 	return at
 }
 
-// Check is the code inserted after every loop header, for the abort and
-// budget globals at those indices.
+// Check is the code inserted before every br to a loop, inside the if that
+// replaces a br_if to a loop, or right after the header of a loop that a
+// br_table (or a br_if that may pass parameters) targets, for the abort and
+// budget globals at those indices. It takes and leaves nothing on the
+// operand stack.
 func Check(abort, budget uint32) []byte {
 	b := appendU32([]byte{0x23}, budget)     // global.get $budget
 	b = append(b, 0x41, 0x01, 0x6B, 0x24)    // i32.const 1, i32.sub, global.set
@@ -400,7 +428,40 @@ func instrumentCode(data, check []byte) ([]byte, Stats, error) {
 	return out, st, nil
 }
 
-// instrumentBody appends body b, with a check after every loop header, to out.
+// Label kinds on the label stack of instrumentBody.
+const (
+	labelBlock = iota // block, if and the function body
+	labelLoop
+)
+
+// label is an entry of the label stack: its kind and, for a loop, the
+// loop's ordinal in the function body.
+type label struct {
+	kind int
+	loop int
+}
+
+// Per-loop placement of the check, decided by the first pass.
+const (
+	loopUnchecked = iota // no branch targets it: it cannot iterate
+	loopBackEdges        // only br, and br_if with no loop parameters
+	loopHeader           // a br_table, or a br_if that may pass parameters
+)
+
+// labelTarget returns the label stack entry that label index l names.
+func labelTarget(labels []label, l uint32) (label, error) {
+	if uint64(l) >= uint64(len(labels)) {
+		return label{}, fmt.Errorf("%w: branch to unknown label %d", ErrMalformed, l)
+	}
+	return labels[len(labels)-1-int(l)], nil
+}
+
+// instrumentBody appends body b, with the checks placed, to out.
+//
+// A first pass gives each loop (numbered in order of appearance) a
+// placement: no check if no branch targets it; a check before each
+// branch to it (br, or br_if rewritten as if-br) if those are all its
+// back edges; a check at its head otherwise. The second pass emits.
 func instrumentBody(out, b, check []byte, st *Stats) ([]byte, error) {
 	r := &reader{b: b}
 	// Locals.
@@ -416,27 +477,59 @@ func instrumentBody(out, b, check []byte, st *Stats) ([]byte, error) {
 			return nil, err
 		}
 	}
-	copied := 0
-	depth := 1 // the function body's own block
-	for depth > 0 {
+	codeAt := r.pos
+
+	// First pass: classify the loops.
+	var place []int
+	var typed []bool                      // the loop's block type is a type index
+	labels := []label{{kind: labelBlock}} // the function body's own block
+	for len(labels) > 0 {
 		if r.eof() {
 			return nil, fmt.Errorf("%w: function body ends inside a block", ErrMalformed)
 		}
 		op, _ := r.byte()
 		switch op {
 		case 0x02, 0x04: // block, if
-			depth++
+			labels = append(labels, label{kind: labelBlock})
 			err = r.skipBlockType()
 		case 0x03: // loop
-			depth++
-			if err = r.skipBlockType(); err == nil {
-				out = append(out, b[copied:r.pos]...)
-				out = append(out, check...)
-				copied = r.pos
-				st.Loops++
-			}
+			labels = append(labels, label{kind: labelLoop, loop: len(place)})
+			place = append(place, loopUnchecked)
+			// 0x40 and the value types are one byte with bit 6 set;
+			// a type index (s33, non-negative) has it clear.
+			typed = append(typed, !r.eof() && r.b[r.pos]&0xC0 != 0x40)
+			err = r.skipBlockType()
 		case 0x0B: // end
-			depth--
+			labels = labels[:len(labels)-1]
+		case 0x0C, 0x0D: // br, br_if
+			var l uint32
+			var t label
+			if l, err = r.u32(); err == nil {
+				t, err = labelTarget(labels, l)
+			}
+			if err == nil && t.kind == labelLoop && place[t.loop] != loopHeader {
+				place[t.loop] = loopBackEdges
+				if op == 0x0D && typed[t.loop] {
+					// br_if is rewritten as if-br, so the loop must
+					// take no parameters; a type index may have some.
+					place[t.loop] = loopHeader
+				}
+			}
+		case 0x0E: // br_table
+			var cnt uint32
+			if cnt, err = r.u32(); err != nil {
+				return nil, err
+			}
+			for i := uint64(0); i <= uint64(cnt) && err == nil; i++ {
+				var l uint32
+				var t label
+				if l, err = r.u32(); err == nil {
+					t, err = labelTarget(labels, l)
+				}
+				if err == nil && t.kind == labelLoop {
+					place[t.loop] = loopHeader
+				}
+			}
 		default:
 			err = r.skipInstr(op)
 		}
@@ -446,6 +539,71 @@ func instrumentBody(out, b, check []byte, st *Stats) ([]byte, error) {
 	}
 	if !r.eof() {
 		return nil, fmt.Errorf("%w: bytes after the end of a function body", ErrMalformed)
+	}
+	for _, p := range place {
+		st.Loops++
+		switch p {
+		case loopUnchecked:
+			st.LoopsUnchecked++
+		case loopBackEdges:
+			st.LoopsBackEdges++
+		case loopHeader:
+			st.HeaderChecks++
+		}
+	}
+
+	// Second pass: emit. The first pass validated the structure and every
+	// immediate, so the errors below cannot happen.
+	r.pos = codeAt
+	copied := 0
+	nloop := 0
+	labels = append(labels[:0], label{kind: labelBlock})
+	for len(labels) > 0 {
+		at := r.pos
+		op, _ := r.byte()
+		switch op {
+		case 0x02, 0x04: // block, if
+			labels = append(labels, label{kind: labelBlock})
+			err = r.skipBlockType()
+		case 0x03: // loop
+			labels = append(labels, label{kind: labelLoop, loop: nloop})
+			if err = r.skipBlockType(); err == nil && place[nloop] == loopHeader {
+				out = append(out, b[copied:r.pos]...)
+				out = append(out, check...)
+				copied = r.pos
+			}
+			nloop++
+		case 0x0B: // end
+			labels = labels[:len(labels)-1]
+		case 0x0C, 0x0D: // br, br_if
+			var l uint32
+			var t label
+			if l, err = r.u32(); err == nil {
+				t, err = labelTarget(labels, l)
+			}
+			if err != nil || t.kind != labelLoop || place[t.loop] != loopBackEdges {
+				break
+			}
+			out = append(out, b[copied:at]...)
+			if op == 0x0C {
+				// check; br l (the check leaves the stack as it was)
+				out = append(out, check...)
+				copied = at
+			} else {
+				// if; check; br l+1; end (the if is a label too)
+				out = append(out, 0x04, 0x40)
+				out = append(out, check...)
+				out = appendU32(append(out, 0x0C), l+1)
+				out = append(out, 0x0B)
+				copied = r.pos
+			}
+			st.BackEdgeChecks++
+		default:
+			err = r.skipInstr(op)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	return append(out, b[copied:]...), nil
 }
