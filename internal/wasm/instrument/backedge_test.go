@@ -106,8 +106,7 @@ func TestBackEdges(t *testing.T) {
 	if st != want {
 		t.Fatalf("stats %+v, want %+v", st, want)
 	}
-	idx := exportedGlobalIndex(t, out, AbortGlobal)
-	if v := verifyChecks(t, out, checkBytes(idx)); v != (placement{loops: 21, headers: 4, backEdgeLoops: 14, backEdges: 14, unchecked: 3}) {
+	if v := verifyChecks(t, out, outCheck(t, out)); v != (placement{loops: 21, headers: 4, backEdgeLoops: 14, backEdges: 14, unchecked: 3}) {
 		t.Fatalf("placement %+v", v)
 	}
 
@@ -177,5 +176,86 @@ func TestBackEdges(t *testing.T) {
 				t.Fatal("not aborted by the global")
 			}
 		})
+	}
+}
+
+// TestImportedFunction: the safepoint function comes after the imported
+// and defined functions (index 2 here), and calls to the import still go
+// to the import.
+func TestImportedFunction(t *testing.T) {
+	in := module(
+		sec(secType, vec([]byte{0x60, 0, 0})),
+		sec(secImport, vec(append(appendName(appendName(nil, "env"), "f"), 0x00, 0x00))),
+		sec(secFunction, vec([]byte{0})),
+		memSec,
+		sec(secExport, vec(append(appendName(nil, "spin"), 0, 1))),
+		sec(secCode, vec(body(vec(), 0x03, 0x40, 0x10, 0, 0x0C, 0, 0x0B, 0x0B))), // loop { f() }
+	)
+	out, _, err := Instrument(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := outCheck(t, out); !bytes.Equal(c, Check(2, 1)) {
+		t.Fatalf("check %x, want one calling function 2", c)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	calls := make(chan struct{}, 1)
+	if _, err := rt.NewHostModuleBuilder("env").NewFunctionBuilder().WithFunc(func() {
+		select {
+		case calls <- struct{}{}:
+		default:
+		}
+	}).Export("f").Instantiate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m, err := rt.Instantiate(ctx, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.ExportedFunction("spin").Call(ctx)
+		done <- err
+	}()
+	select {
+	case <-calls:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the import was not called")
+	}
+	m.ExportedGlobal(AbortGlobal).(api.MutableGlobal).Set(1)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "unreachable") {
+			t.Fatalf("%v, want an unreachable trap", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("not aborted by the global")
+	}
+}
+
+// TestNoFunctions: a module with a memory and nothing else gets a type,
+// a function and a code section for the safepoint function.
+func TestNoFunctions(t *testing.T) {
+	out, st, err := InstrumentStats(module(memSec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st != (Stats{}) {
+		t.Fatalf("stats %+v", st)
+	}
+	if c := outCheck(t, out); !bytes.Equal(c, Check(0, 1)) {
+		t.Fatalf("check %x", c)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	m, err := rt.Instantiate(ctx, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ExportedGlobal(AbortGlobal) == nil {
+		t.Fatal("no abort global")
 	}
 }

@@ -234,7 +234,72 @@ func verifyChecks(t *testing.T, wasm []byte, check []byte) placement {
 	return p
 }
 
-func checkBytes(idx uint32) []byte { return Check(idx, idx+1) }
+// outCheck returns the check an instrumented module uses, after checking
+// that its last function is the safepoint function: its type is [] -> []
+// and its body Safepoint, for the exported abort global and the budget
+// global after it.
+func outCheck(t *testing.T, wasm []byte) []byte {
+	t.Helper()
+	abort := exportedGlobalIndex(t, wasm, AbortGlobal)
+	var imported, defined, fnType uint32
+	var types [][]byte
+	var lastBody []byte
+	r := &reader{b: wasm, pos: 8}
+	for !r.eof() {
+		id, _ := r.byte()
+		n, _ := r.u32()
+		data, err := r.bytes(int(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr := &reader{b: data}
+		cnt, _ := sr.u32()
+		for i := uint32(0); i < cnt; i++ {
+			switch id {
+			case secType:
+				at := sr.pos
+				sr.pos++ // 0x60
+				for k := 0; k < 2; k++ {
+					m, _ := sr.u32()
+					for j := uint32(0); j < m; j++ {
+						_ = sr.skipValType()
+					}
+				}
+				types = append(types, data[at:sr.pos])
+			case secImport:
+				_ = sr.skipName()
+				_ = sr.skipName()
+				kind, _ := sr.byte()
+				switch kind {
+				case 0:
+					imported++
+					_, _ = sr.u32()
+				case 1:
+					_ = sr.skipValType()
+					_ = sr.skipLimits()
+				case 2:
+					_ = sr.skipLimits()
+				case 3:
+					_ = sr.skipValType()
+					_, _ = sr.byte()
+				}
+			case secFunction:
+				defined++
+				fnType, _ = sr.u32()
+			case secCode:
+				size, _ := sr.u32()
+				lastBody, _ = sr.bytes(int(size))
+			}
+		}
+	}
+	if defined == 0 || int(fnType) >= len(types) || !bytes.Equal(types[fnType], []byte{0x60, 0, 0}) {
+		t.Fatalf("safepoint function: %d functions, type %d of %q", defined, fnType, types)
+	}
+	if !bytes.Equal(lastBody, Safepoint(abort, abort+1)) {
+		t.Fatalf("last function body %x, want Safepoint", lastBody)
+	}
+	return Check(imported+defined-1, abort+1)
+}
 
 var memSec = sec(secMemory, vec([]byte{0x00, 0x01}))
 
@@ -293,7 +358,7 @@ func TestTinyModule(t *testing.T) {
 		t.Fatalf("abort global index %d, want 1", idx)
 	}
 	// All three loops are checked on their back edges (br 0).
-	if v := verifyChecks(t, out, checkBytes(1)); v != (placement{loops: 3, backEdgeLoops: 3, backEdges: 3}) {
+	if v := verifyChecks(t, out, outCheck(t, out)); v != (placement{loops: 3, backEdgeLoops: 3, backEdges: 3}) {
 		t.Fatalf("placement %+v", v)
 	}
 	if got, want := customSections(t, out), customSections(t, in); len(got) != 2 || !bytes.Equal(got[0], want[0]) || !bytes.Equal(got[1], want[1]) {
@@ -377,7 +442,7 @@ func TestImportedGlobalsAndNoGlobalSection(t *testing.T) {
 		t.Fatalf("abort global index %d, want 2", idx)
 	}
 	// The loop has no back edge: it cannot iterate and needs no check.
-	if v := verifyChecks(t, out, checkBytes(2)); v != (placement{loops: 1, unchecked: 1}) {
+	if v := verifyChecks(t, out, outCheck(t, out)); v != (placement{loops: 1, unchecked: 1}) {
 		t.Fatalf("placement %+v", v)
 	}
 	ctx := context.Background()
@@ -498,9 +563,9 @@ func TestRealModules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			idx := exportedGlobalIndex(t, out, AbortGlobal)
-			loopsIn, _ := checksAfterLoops(t, in, checkBytes(idx))
-			v := verifyChecks(t, out, checkBytes(idx))
+			check := outCheck(t, out)
+			loopsIn, _ := checksAfterLoops(t, in, check)
+			v := verifyChecks(t, out, check)
 			if loopsIn == 0 || loopsIn != v.loops || st.Loops != loopsIn {
 				t.Fatalf("loops before %d, after %d, reported %d", loopsIn, v.loops, st.Loops)
 			}
