@@ -1,64 +1,31 @@
 // Package instrument rewrites a WebAssembly module so that the host can
 // abort it cheaply: it adds two mutable i32 globals, $abort (exported as
 // AbortGlobal, initially 0) and $budget (not exported, initially
-// SafepointEvery), a function $safepoint of type [] -> [] (after all the
-// others, so no index moves):
+// SafepointEvery), and at the head of every loop:
 //
-//	i32.const SafepointEvery
-//	global.set $budget
-//	i32.const 0
-//	memory.grow 0              ;; a no-op that exits to the host runtime
-//	drop
-//	global.get $abort
-//	if
-//	  unreachable
-//	end
+//	loop <blocktype>
+//	  global.get $budget
+//	  i32.const 1
+//	  i32.sub
+//	  global.set $budget
+//	  global.get $budget
+//	  i32.eqz
+//	  if                       ;; every SafepointEvery loop iterations
+//	    i32.const SafepointEvery
+//	    global.set $budget
+//	    i32.const 0
+//	    memory.grow 0          ;; a no-op that exits to the host runtime
+//	    drop
+//	    global.get $abort
+//	    if
+//	      unreachable
+//	    end
+//	  end
+//	  ...
 //
-// and a check (see Check) on every loop back edge:
-//
-//	global.get $budget
-//	i32.const 1
-//	i32.sub
-//	global.set $budget
-//	global.get $budget
-//	i32.eqz
-//	if                         ;; every SafepointEvery loop iterations
-//	  call $safepoint
-//	end
-//
-// The rare path is out of line because there are many checks (about ten
-// per Go function): with it inline, the code grew by 15% and the jsonmask
-// plugin ran 20% slower.
-//
-// A loop iterates only when a branch targets its label, so the check goes
-// where it runs once per iteration and costs nothing on entry:
-//
-//   - before each br to a loop (the check leaves the operand stack as it
-//     was);
-//   - br_if L to a loop without parameters (block type 0x40 or one value
-//     type) becomes "if <check> br L+1 end", so the check runs only when
-//     the branch is taken;
-//   - a loop that a br_table targets, or a br_if while its block type is a
-//     type index (it may take parameters, which the if could not pass),
-//     keeps the check at its head, right after "loop <blocktype>", and
-//     branches to it get none;
-//   - a loop that no branch targets cannot iterate and gets no check.
-//
-// br, br_if and br_table are the only branches to a label the decoder
-// accepts (an unknown opcode is an error), so every iteration of every loop
-// passes a check: setting $abort to a non-zero value from the host makes the
-// guest trap within SafepointEvery loop iterations. Code without loops is
-// bounded and finishes by itself; recursion is bounded by the stack and
-// traps.
-//
-// (Tail calls, return_call, are not branches: a module that uses them to
-// run forever in constant stack is not caught. wazero, as the engine
-// configures it, refuses them.)
-//
-// This matters for Go: its compiler wraps every function body in a loop,
-// entered by falling into it, that its jumps between basic blocks branch
-// to (br); a check at the head ran on every call, a check before each br
-// runs only on those jumps.
+// Setting $abort to a non-zero value from the host makes the guest trap
+// within SafepointEvery loop iterations. Code without loops is bounded and
+// finishes by itself; recursion is bounded by the stack and traps.
 //
 // Why memory.grow 0: a Go host (wazero) cannot stop a goroutine that runs
 // compiled guest code for a garbage collection, and a stop-the-world that
@@ -127,12 +94,8 @@ type section struct {
 
 // Stats describes what Instrument did.
 type Stats struct {
-	Loops          int // loop instructions seen
-	HeaderChecks   int // loops checked at their head
-	LoopsBackEdges int // loops checked on their back edges instead
-	LoopsUnchecked int // loops no branch targets: they cannot iterate
-	BackEdgeChecks int // checks placed before a br or br_if to a loop
-	Functions      int // function bodies walked
+	Loops     int // loop instructions instrumented
+	Functions int // function bodies walked
 }
 
 // Instrument returns wasm with the abort global and loop checks added, and
@@ -190,23 +153,12 @@ func InstrumentStats(wasm []byte) (out []byte, st Stats, err error) {
 	}
 
 	// Index of the new global: imported globals + defined globals.
-	// Index of the new function: imported functions + defined functions;
-	// of its type: the number of types.
-	var nImportedGlobals, nGlobals, nMemories, nImportedFuncs, nFuncs, nTypes uint32
+	var nImportedGlobals, nGlobals, nMemories uint32
 	globalAt, exportAt := -1, -1
 	for i, s := range secs {
 		switch s.id {
-		case secType:
-			if nTypes, err = countFuncTypes(s.data); err != nil {
-				return nil, st, err
-			}
 		case secImport:
-			if nImportedFuncs, nImportedGlobals, nMemories, err = countImports(s.data); err != nil {
-				return nil, st, err
-			}
-		case secFunction:
-			sr := &reader{b: s.data}
-			if nFuncs, err = sr.u32(); err != nil {
+			if nImportedGlobals, nMemories, err = countImports(s.data); err != nil {
 				return nil, st, err
 			}
 		case secMemory:
@@ -235,12 +187,8 @@ func InstrumentStats(wasm []byte) (out []byte, st Stats, err error) {
 	if uint64(nImportedGlobals)+uint64(nGlobals)+2 >= math.MaxUint32 {
 		return nil, st, fmt.Errorf("%w: too many globals", ErrMalformed)
 	}
-	if uint64(nImportedFuncs)+uint64(nFuncs)+1 >= math.MaxUint32 || uint64(nTypes)+1 >= math.MaxUint32 {
-		return nil, st, fmt.Errorf("%w: too many functions or types", ErrMalformed)
-	}
 	idx := nImportedGlobals + nGlobals
-	fn := nImportedFuncs + nFuncs
-	check := Check(fn, idx+1)
+	check := Check(idx, idx+1)
 
 	// Global section: two more entries, (mut i32) = i32.const 0 and
 	// (mut i32) = i32.const SafepointEvery.
@@ -275,35 +223,16 @@ func InstrumentStats(wasm []byte) (out []byte, st Stats, err error) {
 	} else {
 		insertSection(&secs, section{id: secExport, data: append([]byte{1}, newExport...)})
 	}
-	// Code section, with the safepoint function's body at the end.
-	safepoint := Safepoint(idx, idx+1)
-	codeAt := -1
+	// Code section.
 	for i := range secs {
 		if secs[i].id == secCode {
-			d, s, err := instrumentCode(secs[i].data, check, safepoint)
+			d, s, err := instrumentCode(secs[i].data, check)
 			if err != nil {
 				return nil, st, err
 			}
 			secs[i].data = d
 			st = s
-			codeAt = i
 		}
-	}
-	if codeAt < 0 {
-		if nFuncs != 0 {
-			return nil, st, fmt.Errorf("%w: functions without a code section", ErrMalformed)
-		}
-		d := appendU32([]byte{1}, uint32(len(safepoint)))
-		insertSection(&secs, section{id: secCode, data: append(d, safepoint...)})
-	}
-	// Function section: the safepoint function, of type nTypes.
-	fnEntry := appendU32(nil, nTypes)
-	if err := appendToVec(&secs, secFunction, nFuncs, fnEntry); err != nil {
-		return nil, st, err
-	}
-	// Type section: [] -> [].
-	if err := appendToVec(&secs, secType, nTypes, []byte{0x60, 0x00, 0x00}); err != nil {
-		return nil, st, err
 	}
 
 	size := 8
@@ -318,62 +247,6 @@ func InstrumentStats(wasm []byte) (out []byte, st Stats, err error) {
 		out = append(out, s.data...)
 	}
 	return out, st, nil
-}
-
-// appendToVec appends entry to the vector that section id holds (n
-// entries), creating the section if there is none.
-func appendToVec(secs *[]section, id byte, n uint32, entry []byte) error {
-	for i := range *secs {
-		s := &(*secs)[i]
-		if s.id != id {
-			continue
-		}
-		sr := &reader{b: s.data}
-		if _, err := sr.u32(); err != nil {
-			return err
-		}
-		d := appendU32(nil, n+1)
-		d = append(d, s.data[sr.pos:]...)
-		s.data = append(d, entry...)
-		return nil
-	}
-	insertSection(secs, section{id: id, data: append([]byte{1}, entry...)})
-	return nil
-}
-
-// countFuncTypes counts the entries of a type section, all function types.
-func countFuncTypes(data []byte) (uint32, error) {
-	r := &reader{b: data}
-	n, err := r.u32()
-	if err != nil {
-		return 0, err
-	}
-	for i := uint32(0); i < n; i++ {
-		c, err := r.byte()
-		if err != nil {
-			return 0, err
-		}
-		if c != 0x60 {
-			// A recursive or sub type (GC proposal) may define several
-			// types in one entry.
-			return 0, fmt.Errorf("%w: type 0x%02x is not a function type", ErrUnsupported, c)
-		}
-		for k := 0; k < 2; k++ { // params, results
-			m, err := r.u32()
-			if err != nil {
-				return 0, err
-			}
-			for j := uint32(0); j < m; j++ {
-				if err := r.skipValType(); err != nil {
-					return 0, err
-				}
-			}
-		}
-	}
-	if !r.eof() {
-		return 0, fmt.Errorf("%w: trailing bytes in type section", ErrMalformed)
-	}
-	return n, nil
 }
 
 // insertSection puts s before the first non-custom section ranked after it
@@ -393,27 +266,14 @@ func insertSection(secs *[]section, s section) int {
 	return at
 }
 
-// Check is the code inserted before every br to a loop, inside the if that
-// replaces a br_if to a loop, or right after the header of a loop that a
-// br_table (or a br_if that may pass parameters) targets, for the added
-// safepoint function and budget global at those indices. It takes and
-// leaves nothing on the operand stack. It is short because there are many
-// (about ten per Go function): the rare path is out of line, in Safepoint.
-func Check(safepoint, budget uint32) []byte {
-	b := appendU32([]byte{0x23}, budget)   // global.get $budget
-	b = append(b, 0x41, 0x01, 0x6B, 0x24)  // i32.const 1, i32.sub, global.set
-	b = appendU32(b, budget)               // $budget
-	b = appendU32(append(b, 0x23), budget) // global.get $budget
-	b = append(b, 0x45, 0x04, 0x40, 0x10)  // i32.eqz, if, call
-	b = appendU32(b, safepoint)            // $safepoint
-	return append(b, 0x0B)                 // end
-}
-
-// Safepoint is the body (with its size prefix left out) of the added
-// function, of type [] -> [], that Check calls every SafepointEvery
-// iterations, for the abort and budget globals at those indices.
-func Safepoint(abort, budget uint32) []byte {
-	b := []byte{0x00, 0x41}                  // no locals, i32.const
+// Check is the code inserted after every loop header, for the abort and
+// budget globals at those indices.
+func Check(abort, budget uint32) []byte {
+	b := appendU32([]byte{0x23}, budget)     // global.get $budget
+	b = append(b, 0x41, 0x01, 0x6B, 0x24)    // i32.const 1, i32.sub, global.set
+	b = appendU32(b, budget)                 // $budget
+	b = appendU32(append(b, 0x23), budget)   // global.get $budget
+	b = append(b, 0x45, 0x04, 0x40, 0x41)    // i32.eqz, if, i32.const
 	b = appendS32(b, SafepointEvery)         // SafepointEvery
 	b = appendU32(append(b, 0x24), budget)   // global.set $budget
 	b = append(b, 0x41, 0x00, 0x40, 0x00)    // i32.const 0, memory.grow 0
@@ -423,27 +283,26 @@ func Safepoint(abort, budget uint32) []byte {
 		0x0B) // end
 }
 
-// countImports counts the imported functions, globals and memories.
-func countImports(data []byte) (funcs, globals, memories uint32, err error) {
+// countImports counts the imported globals and memories.
+func countImports(data []byte) (globals, memories uint32, err error) {
 	r := &reader{b: data}
 	n, err := r.u32()
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, err
 	}
 	for i := uint32(0); i < n; i++ {
 		if err := r.skipName(); err != nil { // module
-			return 0, 0, 0, err
+			return 0, 0, err
 		}
 		if err := r.skipName(); err != nil { // name
-			return 0, 0, 0, err
+			return 0, 0, err
 		}
 		kind, err := r.byte()
 		if err != nil {
-			return 0, 0, 0, err
+			return 0, 0, err
 		}
 		switch kind {
 		case 0x00: // func: typeidx
-			funcs++
 			_, err = r.u32()
 		case 0x01: // table: reftype limits
 			if err = r.skipValType(); err == nil {
@@ -468,13 +327,13 @@ func countImports(data []byte) (funcs, globals, memories uint32, err error) {
 			err = fmt.Errorf("%w: unknown import kind %d", ErrMalformed, kind)
 		}
 		if err != nil {
-			return 0, 0, 0, err
+			return 0, 0, err
 		}
 	}
 	if !r.eof() {
-		return 0, 0, 0, fmt.Errorf("%w: trailing bytes in import section", ErrMalformed)
+		return 0, 0, fmt.Errorf("%w: trailing bytes in import section", ErrMalformed)
 	}
-	return funcs, globals, memories, nil
+	return globals, memories, nil
 }
 
 func checkExportName(data []byte, name string) error {
@@ -508,18 +367,15 @@ func checkExportName(data []byte, name string) error {
 	return nil
 }
 
-func instrumentCode(data, check, extra []byte) ([]byte, Stats, error) {
+func instrumentCode(data, check []byte) ([]byte, Stats, error) {
 	var st Stats
 	r := &reader{b: data}
 	n, err := r.u32()
 	if err != nil {
 		return nil, st, err
 	}
-	if n == math.MaxUint32 {
-		return nil, st, fmt.Errorf("%w: too many functions", ErrMalformed)
-	}
 	out := make([]byte, 0, len(data)+len(data)/8)
-	out = appendU32(out, n+1)
+	out = appendU32(out, n)
 	var body []byte
 	for i := uint32(0); i < n; i++ {
 		size, err := r.u32()
@@ -541,44 +397,10 @@ func instrumentCode(data, check, extra []byte) ([]byte, Stats, error) {
 	if !r.eof() {
 		return nil, st, fmt.Errorf("%w: trailing bytes in code section", ErrMalformed)
 	}
-	out = appendU32(out, uint32(len(extra)))
-	return append(out, extra...), st, nil
+	return out, st, nil
 }
 
-// Label kinds on the label stack of instrumentBody.
-const (
-	labelBlock = iota // block, if and the function body
-	labelLoop
-)
-
-// label is an entry of the label stack: its kind and, for a loop, the
-// loop's ordinal in the function body.
-type label struct {
-	kind int
-	loop int
-}
-
-// Per-loop placement of the check, decided by the first pass.
-const (
-	loopUnchecked = iota // no branch targets it: it cannot iterate
-	loopBackEdges        // only br, and br_if with no loop parameters
-	loopHeader           // a br_table, or a br_if that may pass parameters
-)
-
-// labelTarget returns the label stack entry that label index l names.
-func labelTarget(labels []label, l uint32) (label, error) {
-	if uint64(l) >= uint64(len(labels)) {
-		return label{}, fmt.Errorf("%w: branch to unknown label %d", ErrMalformed, l)
-	}
-	return labels[len(labels)-1-int(l)], nil
-}
-
-// instrumentBody appends body b, with the checks placed, to out.
-//
-// A first pass gives each loop (numbered in order of appearance) a
-// placement: no check if no branch targets it; a check before each
-// branch to it (br, or br_if rewritten as if-br) if those are all its
-// back edges; a check at its head otherwise. The second pass emits.
+// instrumentBody appends body b, with a check after every loop header, to out.
 func instrumentBody(out, b, check []byte, st *Stats) ([]byte, error) {
 	r := &reader{b: b}
 	// Locals.
@@ -594,59 +416,27 @@ func instrumentBody(out, b, check []byte, st *Stats) ([]byte, error) {
 			return nil, err
 		}
 	}
-	codeAt := r.pos
-
-	// First pass: classify the loops.
-	var place []int
-	var typed []bool                      // the loop's block type is a type index
-	labels := []label{{kind: labelBlock}} // the function body's own block
-	for len(labels) > 0 {
+	copied := 0
+	depth := 1 // the function body's own block
+	for depth > 0 {
 		if r.eof() {
 			return nil, fmt.Errorf("%w: function body ends inside a block", ErrMalformed)
 		}
 		op, _ := r.byte()
 		switch op {
 		case 0x02, 0x04: // block, if
-			labels = append(labels, label{kind: labelBlock})
+			depth++
 			err = r.skipBlockType()
 		case 0x03: // loop
-			labels = append(labels, label{kind: labelLoop, loop: len(place)})
-			place = append(place, loopUnchecked)
-			// 0x40 and the value types are one byte with bit 6 set;
-			// a type index (s33, non-negative) has it clear.
-			typed = append(typed, !r.eof() && r.b[r.pos]&0xC0 != 0x40)
-			err = r.skipBlockType()
+			depth++
+			if err = r.skipBlockType(); err == nil {
+				out = append(out, b[copied:r.pos]...)
+				out = append(out, check...)
+				copied = r.pos
+				st.Loops++
+			}
 		case 0x0B: // end
-			labels = labels[:len(labels)-1]
-		case 0x0C, 0x0D: // br, br_if
-			var l uint32
-			var t label
-			if l, err = r.u32(); err == nil {
-				t, err = labelTarget(labels, l)
-			}
-			if err == nil && t.kind == labelLoop && place[t.loop] != loopHeader {
-				place[t.loop] = loopBackEdges
-				if op == 0x0D && typed[t.loop] {
-					// br_if is rewritten as if-br, so the loop must
-					// take no parameters; a type index may have some.
-					place[t.loop] = loopHeader
-				}
-			}
-		case 0x0E: // br_table
-			var cnt uint32
-			if cnt, err = r.u32(); err != nil {
-				return nil, err
-			}
-			for i := uint64(0); i <= uint64(cnt) && err == nil; i++ {
-				var l uint32
-				var t label
-				if l, err = r.u32(); err == nil {
-					t, err = labelTarget(labels, l)
-				}
-				if err == nil && t.kind == labelLoop {
-					place[t.loop] = loopHeader
-				}
-			}
+			depth--
 		default:
 			err = r.skipInstr(op)
 		}
@@ -656,71 +446,6 @@ func instrumentBody(out, b, check []byte, st *Stats) ([]byte, error) {
 	}
 	if !r.eof() {
 		return nil, fmt.Errorf("%w: bytes after the end of a function body", ErrMalformed)
-	}
-	for _, p := range place {
-		st.Loops++
-		switch p {
-		case loopUnchecked:
-			st.LoopsUnchecked++
-		case loopBackEdges:
-			st.LoopsBackEdges++
-		case loopHeader:
-			st.HeaderChecks++
-		}
-	}
-
-	// Second pass: emit. The first pass validated the structure and every
-	// immediate, so the errors below cannot happen.
-	r.pos = codeAt
-	copied := 0
-	nloop := 0
-	labels = append(labels[:0], label{kind: labelBlock})
-	for len(labels) > 0 {
-		at := r.pos
-		op, _ := r.byte()
-		switch op {
-		case 0x02, 0x04: // block, if
-			labels = append(labels, label{kind: labelBlock})
-			err = r.skipBlockType()
-		case 0x03: // loop
-			labels = append(labels, label{kind: labelLoop, loop: nloop})
-			if err = r.skipBlockType(); err == nil && place[nloop] == loopHeader {
-				out = append(out, b[copied:r.pos]...)
-				out = append(out, check...)
-				copied = r.pos
-			}
-			nloop++
-		case 0x0B: // end
-			labels = labels[:len(labels)-1]
-		case 0x0C, 0x0D: // br, br_if
-			var l uint32
-			var t label
-			if l, err = r.u32(); err == nil {
-				t, err = labelTarget(labels, l)
-			}
-			if err != nil || t.kind != labelLoop || place[t.loop] != loopBackEdges {
-				break
-			}
-			out = append(out, b[copied:at]...)
-			if op == 0x0C {
-				// check; br l (the check leaves the stack as it was)
-				out = append(out, check...)
-				copied = at
-			} else {
-				// if; check; br l+1; end (the if is a label too)
-				out = append(out, 0x04, 0x40)
-				out = append(out, check...)
-				out = appendU32(append(out, 0x0C), l+1)
-				out = append(out, 0x0B)
-				copied = r.pos
-			}
-			st.BackEdgeChecks++
-		default:
-			err = r.skipInstr(op)
-		}
-		if err != nil {
-			return nil, err
-		}
 	}
 	return append(out, b[copied:]...), nil
 }

@@ -120,186 +120,7 @@ func checksAfterLoops(t *testing.T, wasm []byte, check []byte) (loops, checked i
 	return loops, checked
 }
 
-// placement counts what verifyChecks found in an instrumented module.
-type placement struct {
-	loops         int
-	headers       int // loops directly followed by the check
-	backEdgeLoops int // other loops that branches target
-	backEdges     int // checks found before a br to a loop
-	unchecked     int // loops no branch targets
-}
-
-// verifyChecks decodes an instrumented module independently of
-// instrumentBody and checks the termination invariant: every loop is
-// either followed by check at its head, or is the target of no branch but
-// br, each br to it directly preceded by check (no br_if or br_table; the
-// instrumenter rewrites br_if as if-br). A loop without a check at its
-// head and without branches to it cannot iterate.
-func verifyChecks(t *testing.T, wasm []byte, check []byte) placement {
-	t.Helper()
-	var p placement
-	r := &reader{b: wasm, pos: 8}
-	for !r.eof() {
-		id, _ := r.byte()
-		n, _ := r.u32()
-		data, err := r.bytes(int(n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if id != secCode {
-			continue
-		}
-		cr := &reader{b: data}
-		nf, _ := cr.u32()
-		for i := uint32(0); i < nf; i++ {
-			size, _ := cr.u32()
-			b, _ := cr.bytes(int(size))
-			br := &reader{b: b}
-			nl, _ := br.u32()
-			for j := uint32(0); j < nl; j++ {
-				_, _ = br.u32()
-				_ = br.skipValType()
-			}
-			// A loop is checked on its back edges if branches target it
-			// and all are a br directly preceded by check; otherwise it
-			// must have check at its head, or no branch to it at all.
-			type lbl struct{ loop, headed, targeted, unchecked bool }
-			var loops []*lbl
-			stack := []*lbl{{}}
-			target := func(l uint32) *lbl {
-				if int(l) >= len(stack) {
-					t.Fatalf("function %d: label %d out of range", i, l)
-				}
-				return stack[len(stack)-1-int(l)]
-			}
-			edges := 0
-			for len(stack) > 0 {
-				at := br.pos
-				op, err := br.byte()
-				if err != nil {
-					t.Fatalf("function %d: %v", i, err)
-				}
-				switch op {
-				case 0x02, 0x04:
-					stack = append(stack, &lbl{})
-					err = br.skipBlockType()
-				case 0x03:
-					err = br.skipBlockType()
-					l := &lbl{loop: true, headed: bytes.HasPrefix(b[br.pos:], check)}
-					stack = append(stack, l)
-					loops = append(loops, l)
-				case 0x0B:
-					stack = stack[:len(stack)-1]
-				case 0x0C, 0x0D:
-					l, _ := br.u32()
-					if x := target(l); x.loop {
-						x.targeted = true
-						if op == 0x0C && bytes.HasSuffix(b[:at], check) {
-							edges++
-						} else {
-							x.unchecked = true
-						}
-					}
-				case 0x0E:
-					cnt, _ := br.u32()
-					for k := uint32(0); k <= cnt; k++ {
-						l, _ := br.u32()
-						if x := target(l); x.loop {
-							x.targeted, x.unchecked = true, true
-						}
-					}
-				default:
-					err = br.skipInstr(op)
-				}
-				if err != nil {
-					t.Fatalf("function %d: %v", i, err)
-				}
-			}
-			p.backEdges += edges
-			for _, l := range loops {
-				p.loops++
-				switch {
-				case l.targeted && !l.unchecked:
-					p.backEdgeLoops++
-				case l.headed:
-					p.headers++
-				case !l.targeted:
-					p.unchecked++
-				default:
-					t.Fatalf("function %d: a loop is the target of a branch without a check", i)
-				}
-			}
-		}
-	}
-	return p
-}
-
-// outCheck returns the check an instrumented module uses, after checking
-// that its last function is the safepoint function: its type is [] -> []
-// and its body Safepoint, for the exported abort global and the budget
-// global after it.
-func outCheck(t *testing.T, wasm []byte) []byte {
-	t.Helper()
-	abort := exportedGlobalIndex(t, wasm, AbortGlobal)
-	var imported, defined, fnType uint32
-	var types [][]byte
-	var lastBody []byte
-	r := &reader{b: wasm, pos: 8}
-	for !r.eof() {
-		id, _ := r.byte()
-		n, _ := r.u32()
-		data, err := r.bytes(int(n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sr := &reader{b: data}
-		cnt, _ := sr.u32()
-		for i := uint32(0); i < cnt; i++ {
-			switch id {
-			case secType:
-				at := sr.pos
-				sr.pos++ // 0x60
-				for k := 0; k < 2; k++ {
-					m, _ := sr.u32()
-					for j := uint32(0); j < m; j++ {
-						_ = sr.skipValType()
-					}
-				}
-				types = append(types, data[at:sr.pos])
-			case secImport:
-				_ = sr.skipName()
-				_ = sr.skipName()
-				kind, _ := sr.byte()
-				switch kind {
-				case 0:
-					imported++
-					_, _ = sr.u32()
-				case 1:
-					_ = sr.skipValType()
-					_ = sr.skipLimits()
-				case 2:
-					_ = sr.skipLimits()
-				case 3:
-					_ = sr.skipValType()
-					_, _ = sr.byte()
-				}
-			case secFunction:
-				defined++
-				fnType, _ = sr.u32()
-			case secCode:
-				size, _ := sr.u32()
-				lastBody, _ = sr.bytes(int(size))
-			}
-		}
-	}
-	if defined == 0 || int(fnType) >= len(types) || !bytes.Equal(types[fnType], []byte{0x60, 0, 0}) {
-		t.Fatalf("safepoint function: %d functions, type %d of %q", defined, fnType, types)
-	}
-	if !bytes.Equal(lastBody, Safepoint(abort, abort+1)) {
-		t.Fatalf("last function body %x, want Safepoint", lastBody)
-	}
-	return Check(imported+defined-1, abort+1)
-}
+func checkBytes(idx uint32) []byte { return Check(idx, idx+1) }
 
 var memSec = sec(secMemory, vec([]byte{0x00, 0x01}))
 
@@ -357,9 +178,9 @@ func TestTinyModule(t *testing.T) {
 	if idx := exportedGlobalIndex(t, out, name); idx != 1 {
 		t.Fatalf("abort global index %d, want 1", idx)
 	}
-	// All three loops are checked on their back edges (br 0).
-	if v := verifyChecks(t, out, outCheck(t, out)); v != (placement{loops: 3, backEdgeLoops: 3, backEdges: 3}) {
-		t.Fatalf("placement %+v", v)
+	loops, checked := checksAfterLoops(t, out, checkBytes(1))
+	if loops != 3 || checked != 3 {
+		t.Fatalf("loops %d, checked %d; want 3, 3", loops, checked)
 	}
 	if got, want := customSections(t, out), customSections(t, in); len(got) != 2 || !bytes.Equal(got[0], want[0]) || !bytes.Equal(got[1], want[1]) {
 		t.Fatalf("custom sections changed: %q", got)
@@ -441,9 +262,8 @@ func TestImportedGlobalsAndNoGlobalSection(t *testing.T) {
 	if idx := exportedGlobalIndex(t, out, name); idx != 2 {
 		t.Fatalf("abort global index %d, want 2", idx)
 	}
-	// The loop has no back edge: it cannot iterate and needs no check.
-	if v := verifyChecks(t, out, outCheck(t, out)); v != (placement{loops: 1, unchecked: 1}) {
-		t.Fatalf("placement %+v", v)
+	if loops, checked := checksAfterLoops(t, out, checkBytes(2)); loops != 1 || checked != 1 {
+		t.Fatalf("loops %d, checked %d", loops, checked)
 	}
 	ctx := context.Background()
 	rt := wazero.NewRuntime(ctx)
@@ -563,15 +383,11 @@ func TestRealModules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			check := outCheck(t, out)
-			loopsIn, _ := checksAfterLoops(t, in, check)
-			v := verifyChecks(t, out, check)
-			if loopsIn == 0 || loopsIn != v.loops || st.Loops != loopsIn {
-				t.Fatalf("loops before %d, after %d, reported %d", loopsIn, v.loops, st.Loops)
-			}
-			if st.HeaderChecks != v.headers || st.LoopsBackEdges != v.backEdgeLoops ||
-				st.LoopsUnchecked != v.unchecked || st.BackEdgeChecks != v.backEdges {
-				t.Fatalf("stats %+v, found %+v", st, v)
+			idx := exportedGlobalIndex(t, out, AbortGlobal)
+			loopsIn, _ := checksAfterLoops(t, in, checkBytes(idx))
+			loopsOut, checked := checksAfterLoops(t, out, checkBytes(idx))
+			if loopsIn == 0 || loopsIn != loopsOut || checked != loopsOut || st.Loops != loopsIn {
+				t.Fatalf("loops before %d, after %d, checked %d, reported %d", loopsIn, loopsOut, checked, st.Loops)
 			}
 			ci, co := customSections(t, in), customSections(t, out)
 			if len(ci) != len(co) {
@@ -582,8 +398,7 @@ func TestRealModules(t *testing.T) {
 					t.Fatalf("custom section %d changed", i)
 				}
 			}
-			t.Logf("%d functions, %d loops: %d checked at the head, %d on %d back edges, %d unchecked; %d -> %d bytes",
-				st.Functions, st.Loops, st.HeaderChecks, st.LoopsBackEdges, st.BackEdgeChecks, st.LoopsUnchecked, len(in), len(out))
+			t.Logf("%d functions, %d loops, %d -> %d bytes", st.Functions, st.Loops, len(in), len(out))
 
 			rt := wazero.NewRuntime(ctx)
 			defer rt.Close(ctx)
