@@ -43,28 +43,28 @@ func TestRewrite(t *testing.T) {
 // independently; the SDK offers the host to skip every callback but the
 // header ones.
 func TestStreamsShareOneContext(t *testing.T) {
-	host, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption().
+	emu, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption().
 		WithVMContext(&vm{}).WithPluginConfiguration([]byte(`{"request": {"set": {"X-A": "1"}}}`)))
 	defer reset()
-	if !host.StartPlugin() {
+	if !emu.StartPlugin() {
 		t.Fatal("conf rejected")
 	}
-	a, b := host.InitializeHttpContext(), host.InitializeHttpContext()
-	if host.HttpContext(a) != host.HttpContext(b) {
+	a, b := emu.InitializeHttpContext(), emu.InitializeHttpContext()
+	if emu.HttpContext(a) != emu.HttpContext(b) {
 		t.Error("overlapping streams got separate contexts")
 	}
 	for _, id := range []uint32{a, b} {
-		host.CallOnRequestHeaders(id, [][2]string{{":path", "/"}}, false)
-		host.CallOnRequestBody(id, []byte("x"), true)
-		host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}}, false)
-		host.CallOnResponseBody(id, []byte("y"), true)
-		if got, want := host.Stream(id).RequestHeaders, [][2]string{{":path", "/"}, {"x-a", "1"}}; !slices.Equal(got, want) {
+		emu.CallOnRequestHeaders(id, [][2]string{{":path", "/"}}, false)
+		emu.CallOnRequestBody(id, []byte("x"), true)
+		emu.CallOnResponseHeaders(id, [][2]string{{":status", "200"}}, false)
+		emu.CallOnResponseBody(id, []byte("y"), true)
+		if got, want := emu.Stream(id).RequestHeaders, [][2]string{{":path", "/"}, {"x-a", "1"}}; !slices.Equal(got, want) {
 			t.Errorf("stream %d: %q, want %q", id, got, want)
 		}
-		host.CompleteHttpContext(id)
+		emu.CompleteHttpContext(id)
 	}
 	want := []string{"proxy_on_request_body", "proxy_on_response_body", "proxy_on_log", "proxy_on_done"}
-	if got := host.SkippedCallbacks(); !slices.Equal(got, want) {
+	if got := emu.SkippedCallbacks(); !slices.Equal(got, want) {
 		t.Errorf("skipped callbacks %q, want %q", got, want)
 	}
 }

@@ -47,25 +47,25 @@ type skipPlugin struct {
 func (p *skipPlugin) NewHttpContext(id uint32) types.HttpContext { return p.v.newCtx(id) }
 
 // fullStream runs every HTTP callback of one stream.
-func fullStream(host *proxytest.HostEmulator) {
-	id := host.InitializeHttpContext()
-	host.CallOnRequestHeaders(id, [][2]string{{":path", "/"}}, false)
-	host.CallOnRequestBody(id, []byte("req"), false)
-	host.CallOnRequestTrailers(id, [][2]string{{"t", "1"}})
-	host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}}, false)
-	host.CallOnResponseBody(id, []byte("resp"), false)
-	host.CallOnResponseTrailers(id, [][2]string{{"t", "2"}})
-	host.CompleteHttpContext(id)
+func fullStream(emu *proxytest.HostEmulator) {
+	id := emu.InitializeHttpContext()
+	emu.CallOnRequestHeaders(id, [][2]string{{":path", "/"}}, false)
+	emu.CallOnRequestBody(id, []byte("req"), false)
+	emu.CallOnRequestTrailers(id, [][2]string{{"t", "1"}})
+	emu.CallOnResponseHeaders(id, [][2]string{{":status", "200"}}, false)
+	emu.CallOnResponseBody(id, []byte("resp"), false)
+	emu.CallOnResponseTrailers(id, [][2]string{{"t", "2"}})
+	emu.CompleteHttpContext(id)
 }
 
 func start(t *testing.T, vm *skipVM) *proxytest.HostEmulator {
 	t.Helper()
-	host, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption().WithVMContext(vm))
+	emu, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption().WithVMContext(vm))
 	t.Cleanup(reset)
-	if !host.StartPlugin() {
+	if !emu.StartPlugin() {
 		t.Fatal("plugin did not start")
 	}
-	return host
+	return emu
 }
 
 // TestSkippedCallbacks: the SDK learns which callbacks a context type leaves
@@ -78,21 +78,21 @@ func TestSkippedCallbacks(t *testing.T) {
 		"proxy_on_response_trailers", "proxy_on_log", "proxy_on_done"}
 
 	t.Run("headers only", func(t *testing.T) {
-		host := start(t, &skipVM{newCtx: func(uint32) types.HttpContext { return headersOnly{} }})
-		if got := host.SkippedCallbacks(); !slices.Equal(got, []string{"proxy_on_done"}) {
+		emu := start(t, &skipVM{newCtx: func(uint32) types.HttpContext { return headersOnly{} }})
+		if got := emu.SkippedCallbacks(); !slices.Equal(got, []string{"proxy_on_done"}) {
 			t.Fatalf("before any stream: %q", got)
 		}
-		fullStream(host)
-		if got := host.SkippedCallbacks(); !slices.Equal(got, noops) {
+		fullStream(emu)
+		if got := emu.SkippedCallbacks(); !slices.Equal(got, noops) {
 			t.Fatalf("skipped %q, want %q", got, noops)
 		}
 	})
 
 	t.Run("delegating", func(t *testing.T) {
 		var n int
-		host := start(t, &skipVM{newCtx: func(uint32) types.HttpContext { return delegating{n: &n} }})
-		fullStream(host)
-		got := host.SkippedCallbacks()
+		emu := start(t, &skipVM{newCtx: func(uint32) types.HttpContext { return delegating{n: &n} }})
+		fullStream(emu)
+		got := emu.SkippedCallbacks()
 		if slices.Contains(got, "proxy_on_response_body") || n != 4 {
 			t.Fatalf("skipped %q (body bytes counted %d)", got, n)
 		}
@@ -102,36 +102,36 @@ func TestSkippedCallbacks(t *testing.T) {
 	})
 
 	t.Run("embedded interface", func(t *testing.T) {
-		host := start(t, &skipVM{newCtx: func(uint32) types.HttpContext { return wrapper{headersOnly{}} }})
-		fullStream(host)
-		if got := host.SkippedCallbacks(); !slices.Equal(got, []string{"proxy_on_done"}) {
+		emu := start(t, &skipVM{newCtx: func(uint32) types.HttpContext { return wrapper{headersOnly{}} }})
+		fullStream(emu)
+		if got := emu.SkippedCallbacks(); !slices.Equal(got, []string{"proxy_on_done"}) {
 			t.Fatalf("skipped %q, want only proxy_on_done", got)
 		}
 	})
 
 	t.Run("new type", func(t *testing.T) {
 		var n, calls int
-		host := start(t, &skipVM{newCtx: func(uint32) types.HttpContext {
+		emu := start(t, &skipVM{newCtx: func(uint32) types.HttpContext {
 			calls++
 			if calls == 1 {
 				return headersOnly{}
 			}
 			return delegating{n: &n}
 		}})
-		fullStream(host)
-		if got := host.SkippedCallbacks(); !slices.Equal(got, noops) {
+		fullStream(emu)
+		if got := emu.SkippedCallbacks(); !slices.Equal(got, noops) {
 			t.Fatalf("after the first type: %q", got)
 		}
-		id := host.InitializeHttpContext() // a second type
-		if got := host.SkippedCallbacks(); !slices.Equal(got, []string{"proxy_on_done"}) {
+		id := emu.InitializeHttpContext() // a second type
+		if got := emu.SkippedCallbacks(); !slices.Equal(got, []string{"proxy_on_done"}) {
 			t.Fatalf("with an unlearned type: %q", got)
 		}
-		host.CallOnResponseBody(id, []byte("xy"), true)
+		emu.CallOnResponseBody(id, []byte("xy"), true)
 		if n != 2 {
 			t.Fatalf("the second type's body callback counted %d bytes", n)
 		}
-		host.CompleteHttpContext(id)
-		got := host.SkippedCallbacks()
+		emu.CompleteHttpContext(id)
+		got := emu.SkippedCallbacks()
 		if slices.Contains(got, "proxy_on_response_body") || !slices.Contains(got, "proxy_on_log") {
 			t.Fatalf("after both types: %q", got)
 		}
