@@ -42,9 +42,9 @@ func End(bit, prevLearning, prevHit uint32) bool {
 	return was
 }
 
-// dispatcher is the prefix of the functions that call HTTP callbacks
-// (guest.(*State).OnRequestHeaders and the others).
-const dispatcher = "github.com/heimdallgw/heimdall/sdk/proxywasm/internal/guest.(*State).On"
+// dispatcher is the prefix of the functions that call HTTP callbacks: the
+// SDK's dispatcher package (no plugin code lives there).
+const dispatcher = "github.com/heimdallgw/heimdall/sdk/proxywasm/internal/guest."
 
 // Mark is called by every default HTTP method with its bit. While the
 // callback is watched for that bit it records a hit, but only when the

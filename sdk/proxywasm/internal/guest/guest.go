@@ -281,92 +281,69 @@ func (s *State) OnHttpCallResponse(rootID, calloutID uint32, numHeaders, bodySiz
 
 // OnRequestHeaders is proxy_on_request_headers.
 func (s *State) OnRequestHeaders(id uint32, numHeaders int, eos bool) types.Action {
-	s.active = id
-	h, ok := s.https[id]
-	if !ok {
-		return types.ActionContinue
-	}
-	if w, pl, ph := h.kind.watch(defaults.RequestHeaders); w {
-		a := h.ctx.OnHttpRequestHeaders(numHeaders, eos)
-		s.learned(h.kind, defaults.RequestHeaders, pl, ph)
-		return a
-	}
-	return h.ctx.OnHttpRequestHeaders(numHeaders, eos)
+	return s.onHttp(id, defaults.RequestHeaders, numHeaders, eos)
 }
 
 // OnRequestBody is proxy_on_request_body.
 func (s *State) OnRequestBody(id uint32, bodySize int, eos bool) types.Action {
-	s.active = id
-	h, ok := s.https[id]
-	if !ok {
-		return types.ActionContinue
-	}
-	if w, pl, ph := h.kind.watch(defaults.RequestBody); w {
-		a := h.ctx.OnHttpRequestBody(bodySize, eos)
-		s.learned(h.kind, defaults.RequestBody, pl, ph)
-		return a
-	}
-	return h.ctx.OnHttpRequestBody(bodySize, eos)
+	return s.onHttp(id, defaults.RequestBody, bodySize, eos)
 }
 
 // OnRequestTrailers is proxy_on_request_trailers.
 func (s *State) OnRequestTrailers(id uint32, numTrailers int) types.Action {
-	s.active = id
-	h, ok := s.https[id]
-	if !ok {
-		return types.ActionContinue
-	}
-	if w, pl, ph := h.kind.watch(defaults.RequestTrailers); w {
-		a := h.ctx.OnHttpRequestTrailers(numTrailers)
-		s.learned(h.kind, defaults.RequestTrailers, pl, ph)
-		return a
-	}
-	return h.ctx.OnHttpRequestTrailers(numTrailers)
+	return s.onHttp(id, defaults.RequestTrailers, numTrailers, false)
 }
 
 // OnResponseHeaders is proxy_on_response_headers.
 func (s *State) OnResponseHeaders(id uint32, numHeaders int, eos bool) types.Action {
-	s.active = id
-	h, ok := s.https[id]
-	if !ok {
-		return types.ActionContinue
-	}
-	if w, pl, ph := h.kind.watch(defaults.ResponseHeaders); w {
-		a := h.ctx.OnHttpResponseHeaders(numHeaders, eos)
-		s.learned(h.kind, defaults.ResponseHeaders, pl, ph)
-		return a
-	}
-	return h.ctx.OnHttpResponseHeaders(numHeaders, eos)
+	return s.onHttp(id, defaults.ResponseHeaders, numHeaders, eos)
 }
 
 // OnResponseBody is proxy_on_response_body.
 func (s *State) OnResponseBody(id uint32, bodySize int, eos bool) types.Action {
-	s.active = id
-	h, ok := s.https[id]
-	if !ok {
-		return types.ActionContinue
-	}
-	if w, pl, ph := h.kind.watch(defaults.ResponseBody); w {
-		a := h.ctx.OnHttpResponseBody(bodySize, eos)
-		s.learned(h.kind, defaults.ResponseBody, pl, ph)
-		return a
-	}
-	return h.ctx.OnHttpResponseBody(bodySize, eos)
+	return s.onHttp(id, defaults.ResponseBody, bodySize, eos)
 }
 
 // OnResponseTrailers is proxy_on_response_trailers.
 func (s *State) OnResponseTrailers(id uint32, numTrailers int) types.Action {
+	return s.onHttp(id, defaults.ResponseTrailers, numTrailers, false)
+}
+
+// onHttp runs the HTTP callback named by bit (a defaults bit) for stream
+// id, watching whether it is a no-op while the stream's kind has not
+// learned that yet (skip.go).
+func (s *State) onHttp(id, bit uint32, n int, eos bool) types.Action {
 	s.active = id
 	h, ok := s.https[id]
 	if !ok {
 		return types.ActionContinue
 	}
-	if w, pl, ph := h.kind.watch(defaults.ResponseTrailers); w {
-		a := h.ctx.OnHttpResponseTrailers(numTrailers)
-		s.learned(h.kind, defaults.ResponseTrailers, pl, ph)
-		return a
+	w, pl, ph := h.kind.watch(bit)
+	a := callHttp(h.ctx, bit, n, eos)
+	if w {
+		s.learned(h.kind, bit, pl, ph)
 	}
-	return h.ctx.OnHttpResponseTrailers(numTrailers)
+	return a
+}
+
+// callHttp calls c's method for callback bit; n is the header, trailer or
+// body size the callback receives.
+func callHttp(c types.HttpContext, bit uint32, n int, eos bool) types.Action {
+	switch bit {
+	case defaults.RequestHeaders:
+		return c.OnHttpRequestHeaders(n, eos)
+	case defaults.RequestBody:
+		return c.OnHttpRequestBody(n, eos)
+	case defaults.RequestTrailers:
+		return c.OnHttpRequestTrailers(n)
+	case defaults.ResponseHeaders:
+		return c.OnHttpResponseHeaders(n, eos)
+	case defaults.ResponseBody:
+		return c.OnHttpResponseBody(n, eos)
+	case defaults.ResponseTrailers:
+		return c.OnHttpResponseTrailers(n)
+	}
+	return types.ActionContinue
 }
 
 // OnNewConnection is proxy_on_new_connection.
@@ -427,12 +404,11 @@ func (s *State) OnLog(id uint32) {
 	s.active = id
 	if h, ok := s.https[id]; ok && !h.done {
 		h.done = true
-		if w, pl, ph := h.kind.watch(defaults.Log); w {
-			h.ctx.OnHttpStreamDone()
-			s.learned(h.kind, defaults.Log, pl, ph)
-			return
-		}
+		w, pl, ph := h.kind.watch(defaults.Log)
 		h.ctx.OnHttpStreamDone()
+		if w {
+			s.learned(h.kind, defaults.Log, pl, ph)
+		}
 		return
 	}
 	s.finish(id)
