@@ -378,8 +378,8 @@ func (f *Factory) NewStreamFilter(x *filter.Exchange) (filter.StreamFilter, erro
 	}
 	// Read after on_context_create: the guest has seen this context's kind.
 	m := v.skips()
-	s.phases = f.p.basePhases() &^ skipPhases(m)
-	s.skip = skipPhases(m)
+	s.phases = f.p.basePhases()
+	s.skip = skipPhases(m) // Phases leaves them out
 	s.skipDone = m&abi.SkipDone != 0
 	return s, nil
 }
