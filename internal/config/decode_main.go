@@ -459,6 +459,28 @@ func (d *decoder) decodeNetwork(n *yaml.Node, path string) *Network {
 		field{"max_sockets", func(v *yaml.Node, p string) { nw.MaxSockets, _ = d.nonNegInt(v, p) }},
 		field{"deadline", func(v *yaml.Node, p string) { nw.Deadline, _ = d.duration(v, p) }},
 		field{"max_bytes", func(v *yaml.Node, p string) { nw.MaxBytes, _ = d.size(v, p) }},
+		field{"upstreams", func(v *yaml.Node, p string) {
+			items, ok := d.sequence(v, p)
+			if !ok {
+				return
+			}
+			nw.Upstreams = []string{} // present: only these (none when empty)
+			seen := map[string]bool{}
+			for i, it := range items {
+				id, ok := d.text(it, index(p, i))
+				switch {
+				case !ok:
+				case id == "":
+					d.errorf(resolve(it), index(p, i), "empty upstream id; list apisix.yaml upstream ids")
+				case seen[id]:
+					d.errorf(resolve(it), index(p, i), "upstream %q listed twice", id)
+				default:
+					seen[id] = true
+					nw.Upstreams = append(nw.Upstreams, id)
+				}
+			}
+		}},
+		field{"max_pending_http_calls", func(v *yaml.Node, p string) { nw.MaxPendingHTTPCalls, _ = d.nonNegInt(v, p) }},
 	)
 	return nw
 }

@@ -125,6 +125,8 @@ wasm:
         max_sockets: 4
         deadline: 250ms
         max_bytes: 1m
+        upstreams: [auth, 7]
+        max_pending_http_calls: 16
 `, want: func(m *Main) {
 			m.Heimdall.InstancePoolSize = 3
 			m.Wasm.Plugins = []WasmPlugin{
@@ -133,6 +135,7 @@ wasm:
 					Network: &Network{
 						Allow: []string{"10.0.0.0/8:6379", "[::1]:80", "api.example.com:443", "*.example.com", "192.168.1.1"},
 						DNS:   true, MaxSockets: 4, Deadline: 250 * time.Millisecond, MaxBytes: 1 << 20,
+						Upstreams: []string{"auth", "7"}, MaxPendingHTTPCalls: 16,
 					},
 					Line: 9, Column: 7},
 			}
@@ -349,5 +352,30 @@ func TestMissingFile(t *testing.T) {
 	var es Errors
 	if !errors.As(err, &es) || es.Error() != "testdata/does-not-exist.yaml: cannot read file: no such file or directory" {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestNetworkUpstreamsPresence: an absent upstreams list (nil) allows every
+// named upstream, an empty one none; the two must stay distinguishable.
+func TestNetworkUpstreamsPresence(t *testing.T) {
+	for _, tt := range []struct {
+		name, network string
+		want          []string
+	}{
+		{"absent", "dns: false", nil},
+		{"empty", "upstreams: []", []string{}},
+		{"null", "upstreams: ~", []string{}},
+		{"listed", "upstreams: [a]", []string{"a"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := ParseMain("conf/config.yaml", []byte("wasm:\n  plugins:\n    - name: a\n      priority: 1\n      file: a.wasm\n      network: {"+tt.network+"}\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := m.Wasm.Plugins[0].Network.Upstreams
+			if (got == nil) != (tt.want == nil) || !reflect.DeepEqual(got, tt.want) && len(got)+len(tt.want) > 0 {
+				t.Fatalf("Upstreams = %#v, want %#v", got, tt.want)
+			}
+		})
 	}
 }

@@ -215,8 +215,9 @@ type WasmPlugin struct {
 	Line, Column int
 }
 
-// Network is a wasm plugin's outbound socket policy. It is parsed and
-// validated here and enforced by the socket host.
+// Network is a wasm plugin's outbound policy. It is parsed and validated
+// here and enforced by internal/egress for every way out (sockets, Redis,
+// proxy_http_call).
 type Network struct {
 	// Allow lists permitted destinations: a host name, an IP or a CIDR, each
 	// optionally followed by :port ("10.0.0.0/8:6379", "[::1]:80",
@@ -226,4 +227,13 @@ type Network struct {
 	MaxSockets int           // open sockets per instance; 0 = unlimited
 	Deadline   time.Duration // per socket operation; 0 = none
 	MaxBytes   int64         // bytes per socket in both directions; 0 = unlimited
+	// Upstreams narrows the apisix.yaml upstream ids the plugin may call by
+	// name (proxy_http_call, proxy_redis_init): nil (absent) = every one,
+	// empty = none. Ids are checked against apisix.yaml when routes are
+	// applied: an unknown id is logged as a warning (it may be added later).
+	Upstreams []string
+	// MaxPendingHTTPCalls bounds the proxy_http_calls of the plugin waiting
+	// for an answer; beyond it the call fails with InternalFailure. 0 = the
+	// host's default (1024).
+	MaxPendingHTTPCalls int
 }

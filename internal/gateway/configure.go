@@ -178,6 +178,7 @@ func (gw *Gateway) Apply(ctx context.Context, s *store.Snapshot) error {
 	prevAddrs := gw.upstreams.Load()
 	addrs := upstreamAddrs(s.Routes)
 	gw.upstreams.Store(&addrs)
+	gw.warnUnknownUpstreams(addrs, s.Routes)
 	need := gw.startJobs(ctx, s.Routes)
 	gw.mu.Unlock()
 

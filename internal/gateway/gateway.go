@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/heimdallgw/heimdall/internal/config"
+	"github.com/heimdallgw/heimdall/internal/egress"
 	"github.com/heimdallgw/heimdall/internal/filter"
 	"github.com/heimdallgw/heimdall/internal/proxy"
 	"github.com/heimdallgw/heimdall/internal/store"
@@ -122,13 +123,27 @@ func (gw *Gateway) loadPlugin(ctx context.Context, wp *config.WasmPlugin, reserv
 		Shared:    gw.shared,
 		Upstreams: gw.upstreamAddr,
 	}
+	// One outbound policy per plugin, for every way out: the socket
+	// functions, the Redis ABI and proxy_http_call. Without a network
+	// section it refuses every literal destination; named upstreams stay
+	// allowed unless network.upstreams narrows them.
+	ec := egress.FromConfig(wp.Name, wp.Network)
+	ec.Reserved, ec.Logger = reserved, log
+	eg, err := egress.New(ec)
+	if err != nil {
+		return fmt.Errorf("network policy: %w", err)
+	}
+	pc.Egress = eg
+	if wp.Network != nil {
+		pc.MaxPendingHTTPCalls = wp.Network.MaxPendingHTTPCalls
+	}
 	// Every plugin gets the socket functions, so plugins that import them
-	// load; without a network section the policy denies everything.
+	// load.
 	ext, err := sockets.New(ctx, sockets.Options{
-		Plugin:   wp.Name,
-		Policy:   sockets.PolicyFromConfig(wp.Network),
-		Reserved: reserved,
-		Logger:   log,
+		Plugin: wp.Name,
+		Policy: sockets.LimitsFromConfig(wp.Network),
+		Egress: eg,
+		Logger: log,
 	})
 	if err != nil {
 		return err
@@ -181,6 +196,25 @@ func (gw *Gateway) upstreamAddr(name string) (string, bool) {
 	}
 	a, ok := (*m)[name]
 	return a, ok
+}
+
+// warnUnknownUpstreams logs the network.upstreams entries of config.yaml
+// that name no upstream of the routes being applied: config.yaml is loaded
+// before any apisix.yaml, so an id cannot be checked at load; a missing one
+// only refuses calls (it may be added by a later apisix.yaml).
+func (gw *Gateway) warnUnknownUpstreams(addrs map[string]string, r *config.Routes) {
+	for i := range gw.main.Wasm.Plugins {
+		wp := &gw.main.Wasm.Plugins[i]
+		if wp.Network == nil {
+			continue
+		}
+		for _, id := range wp.Network.Upstreams {
+			if _, ok := addrs[id]; !ok {
+				gw.log.Warn("wasm plugin network.upstreams names an upstream apisix.yaml does not define (calls to it fail as to an unknown upstream)",
+					"plugin", wp.Name, "upstream", id, "config", fmt.Sprintf("%s:%d:%d", gw.main.File, wp.Line, wp.Column), "routes", r.File)
+			}
+		}
+	}
 }
 
 func upstreamAddrs(r *config.Routes) map[string]string {

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heimdallgw/heimdall/internal/egress"
 	"github.com/heimdallgw/heimdall/internal/filter"
 	"github.com/heimdallgw/heimdall/internal/wasm/abi"
 	"github.com/heimdallgw/heimdall/internal/wasm/engine"
@@ -79,11 +80,19 @@ type PluginConfig struct {
 	// Shared is the process-wide shared data and queue store; nil gives
 	// the plugin its own.
 	Shared *Shared
-	// Upstreams resolves proxy_http_call upstream names to "host:port";
-	// names it does not know are used as "host:port" when they contain a
-	// colon, else the call fails with BadArgument (as Envoy for an
-	// unknown cluster).
+	// Upstreams resolves the upstream names of proxy_http_call and
+	// proxy_redis_init (apisix.yaml upstream ids, Envoy's clusters) to the
+	// "host:port" of a node. Other upstream arguments are literal
+	// destinations for Egress to check; neither → BadArgument (as Envoy
+	// for an unknown cluster).
 	Upstreams func(name string) (addr string, ok bool)
+	// Egress is the plugin's outbound policy, the one its sockets
+	// Extension uses too; nil refuses every literal destination (named
+	// upstreams stay allowed).
+	Egress *egress.Checker
+	// MaxPendingHTTPCalls bounds the proxy_http_calls waiting for an
+	// answer; 0 = DefaultMaxPendingHTTPCalls.
+	MaxPendingHTTPCalls int
 }
 
 // Plugin is one loaded wasm plugin: the compiled module and its instances.
@@ -98,6 +107,10 @@ type Plugin struct {
 	shared  *Shared
 	calls   caller
 	redis   redisClients
+	// egress checks every destination the plugin reaches through the
+	// host (http_call, Redis); maxPending bounds pending http_calls.
+	egress     *egress.Checker
+	maxPending int
 
 	ctx    context.Context // for guest calls made outside a request
 	cancel context.CancelFunc
@@ -141,10 +154,21 @@ func Load(ctx context.Context, cfg PluginConfig, log *slog.Logger) (*Plugin, err
 		wasm = b
 	}
 	p := &Plugin{
-		cfg:       cfg,
-		log:       log.With(slog.String("plugin", cfg.Name)),
-		shared:    cfg.Shared,
-		factories: map[*Factory]struct{}{},
+		cfg:        cfg,
+		log:        log.With(slog.String("plugin", cfg.Name)),
+		shared:     cfg.Shared,
+		factories:  map[*Factory]struct{}{},
+		egress:     cfg.Egress,
+		maxPending: cfg.MaxPendingHTTPCalls,
+	}
+	if p.egress == nil {
+		var err error
+		if p.egress, err = egress.New(egress.Config{Plugin: cfg.Name, Logger: log}); err != nil {
+			return nil, fmt.Errorf("wasm plugin %s: %w", cfg.Name, err)
+		}
+	}
+	if p.maxPending <= 0 {
+		p.maxPending = DefaultMaxPendingHTTPCalls
 	}
 	if p.shared == nil {
 		p.shared = NewShared()

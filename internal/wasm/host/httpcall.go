@@ -3,15 +3,17 @@ package host
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/heimdallgw/heimdall/internal/egress"
 	"github.com/heimdallgw/heimdall/internal/httpcore"
 	"github.com/heimdallgw/heimdall/internal/wasm/abi"
 )
@@ -25,23 +27,96 @@ type callResponse struct {
 // maxCallBody caps an http_call answer body.
 const maxCallBody = 16 << 20
 
-// caller is a plugin's http_call client.
+// DefaultMaxPendingHTTPCalls bounds a plugin's proxy_http_calls waiting
+// for their answer when PluginConfig.MaxPendingHTTPCalls is 0.
+const DefaultMaxPendingHTTPCalls = 1024
+
+// caller is a plugin's http_call client: one http.Client for named
+// upstreams (the operator's: dialled as configured) and one for literal
+// host:port destinations (every dial through the plugin's egress policy).
+// Two transports, so a connection opened for one never serves the other.
+// Neither follows redirects (a 3xx goes back to the plugin, as in Envoy) nor
+// uses a proxy from the environment.
 type caller struct {
-	once   sync.Once
-	client *http.Client
-	tokens atomic.Uint32
+	once           sync.Once
+	named, literal *http.Client
+	tokens         atomic.Uint32
+	pending        atomic.Int64
+	limited        atomic.Bool // a call was refused since the last accepted one
+	overLimit      atomic.Uint64
 }
 
-func (c *caller) httpClient() *http.Client {
+func (p *Plugin) httpClients() (named, literal *http.Client) {
+	c := &p.calls
 	c.once.Do(func() {
-		c.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second}}
+		noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		var d net.Dialer
+		c.named = &http.Client{CheckRedirect: noRedirect, Transport: &http.Transport{
+			Proxy: nil, DialContext: d.DialContext,
+			MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second,
+		}}
+		eg := p.egress
+		c.literal = &http.Client{CheckRedirect: noRedirect, Transport: &http.Transport{
+			Proxy: nil,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return eg.Dial(ctx, egress.OpHTTPCall, network, addr)
+			},
+			MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second,
+		}}
 	})
-	return c.client
+	return c.named, c.literal
+}
+
+// errUnknownUpstream: neither an upstream name nor host:port.
+var errUnknownUpstream = errors.New("unknown upstream")
+
+// target is where a call from the plugin goes.
+type target struct {
+	addr  string // host:port: the named upstream's node, or the literal
+	named bool   // an apisix.yaml upstream id
+	host  string
+	port  int
+}
+
+// target resolves an upstream argument (proxy_http_call, proxy_redis_init)
+// and checks it against the plugin's egress policy without any I/O: a
+// named upstream (PluginConfig.Upstreams) must be among network.upstreams
+// when that list is given; anything else must be a literal host:port that
+// network.allow may allow (an IP is checked here; a name needs dns: true and
+// is checked after resolution, when dialled). A refusal wraps
+// egress.ErrRefused and is logged and counted by the policy.
+func (p *Plugin) target(op, upstream string) (target, error) {
+	if p.cfg.Upstreams != nil {
+		if addr, ok := p.cfg.Upstreams(upstream); ok {
+			if err := p.egress.Upstream(op, upstream); err != nil {
+				return target{}, err
+			}
+			host, ps, _ := net.SplitHostPort(addr)
+			port, _ := strconv.Atoi(ps)
+			return target{addr: addr, named: true, host: host, port: port}, nil
+		}
+	}
+	host, ps, err := net.SplitHostPort(upstream)
+	if err != nil || host == "" {
+		return target{}, errUnknownUpstream
+	}
+	port, err := strconv.Atoi(ps)
+	if err != nil || port < 1 || port > 65535 {
+		return target{}, errUnknownUpstream
+	}
+	if err := p.egress.Precheck(op, host, port); err != nil {
+		return target{}, err
+	}
+	return target{addr: upstream, host: host, port: port}, nil
 }
 
 // proxy_http_call(upstream, len, headers, len, body, len, trailers, len,
 // timeout_ms, *token): the answer goes to proxy_on_http_call_response on
-// the calling root context, as in Envoy.
+// the calling root context, as in Envoy. Unknown upstream, a destination
+// the egress policy refuses, or a missing :method, :path or :authority →
+// BadArgument (Envoy's answer for an unknown cluster); an empty :authority
+// is the upstream's host:port. More than MaxPendingHTTPCalls waiting →
+// InternalFailure (Envoy's answer when it cannot start the request).
 func hHTTPCall(v *vm, s []uint64) abi.Status {
 	upstream, ok1 := v.readString(s[0], s[1])
 	hdrs, ok2 := v.read(s[2], s[3])
@@ -55,17 +130,8 @@ func hHTTPCall(v *vm, s []uint64) abi.Status {
 	if v.cur == nil {
 		return abi.StatusBadArgument
 	}
-	addr, ok := "", false
-	if v.p.cfg.Upstreams != nil {
-		addr, ok = v.p.cfg.Upstreams(upstream)
-	}
-	if !ok {
-		if !strings.Contains(upstream, ":") {
-			return abi.StatusBadArgument
-		}
-		addr = upstream
-	}
 	var method, path, authority, scheme string
+	hasAuthority := false
 	h := http.Header{}
 	if err := abi.DecodeMap(hdrs, func(k, val []byte) {
 		switch string(k) {
@@ -74,7 +140,7 @@ func hHTTPCall(v *vm, s []uint64) abi.Status {
 		case ":path":
 			path = string(val)
 		case ":authority":
-			authority = string(val)
+			authority, hasAuthority = string(val), true
 		case ":scheme":
 			scheme = string(val)
 		default:
@@ -83,7 +149,12 @@ func hHTTPCall(v *vm, s []uint64) abi.Status {
 	}); err != nil {
 		return abi.StatusParseFailure
 	}
-	if method == "" || path == "" || authority == "" {
+	if method == "" || path == "" || !hasAuthority {
+		return abi.StatusBadArgument
+	}
+	p := v.p
+	tg, err := p.target(egress.OpHTTPCall, upstream)
+	if err != nil {
 		return abi.StatusBadArgument
 	}
 	if scheme == "" {
@@ -93,17 +164,28 @@ func hHTTPCall(v *vm, s []uint64) abi.Status {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
-	token := v.p.calls.tokens.Add(1)
+	if p.calls.pending.Add(1) > int64(p.maxPending) {
+		p.calls.pending.Add(-1)
+		p.calls.overLimit.Add(1)
+		p.callLimited(upstream)
+		return abi.StatusInternalFailure
+	}
+	if p.calls.limited.Load() {
+		p.calls.limited.Store(false)
+	}
+	token := p.calls.tokens.Add(1)
 	if !v.writeU32(s[9], token) {
+		p.calls.pending.Add(-1)
 		return abi.StatusInvalidMemoryAccess
 	}
 	reqBody := append([]byte(nil), body...)
 	r := v.cur.rootOf()
-	p, slot, gen := v.p, v.inst.Slot(), v.inst.Gen
+	slot, gen := v.inst.Slot(), v.inst.Gen
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		resp := p.doCall(scheme, addr, method, path, authority, h, reqBody, timeout)
+		resp := p.doCall(scheme, tg, method, path, authority, h, reqBody, timeout)
+		p.calls.pending.Add(-1)
 		p.onInstance(slot, gen, func(v *vm) {
 			if r.deleted || !v.fn.onHTTPCallResp.Valid() {
 				return
@@ -123,20 +205,38 @@ func hHTTPCall(v *vm, s []uint64) abi.Status {
 	return abi.StatusOK
 }
 
+// callLimited logs that the pending-call limit refused a call, once per
+// burst (the first refusal after a call was accepted again).
+func (p *Plugin) callLimited(upstream string) {
+	if p.calls.limited.CompareAndSwap(false, true) {
+		p.log.Warn("wasm http_call refused: too many pending calls",
+			slog.String("upstream", upstream), slog.Int("max_pending_http_calls", p.maxPending))
+	}
+}
+
 // doCall performs the request; nil means it failed (the plugin then sees
 // no headers, as in Envoy).
-func (p *Plugin) doCall(scheme, addr, method, path, authority string, h http.Header, body []byte, timeout time.Duration) *callResponse {
+func (p *Plugin) doCall(scheme string, tg target, method, path, authority string, h http.Header, body []byte, timeout time.Duration) *callResponse {
 	ctx, cancel := context.WithTimeout(p.ctx, timeout)
 	defer cancel()
+	addr := tg.addr
+	named, literal := p.httpClients()
+	client := literal
+	if tg.named {
+		client = named
+	}
 	req, err := http.NewRequestWithContext(ctx, method, scheme+"://"+addr+path, bytes.NewReader(body))
 	if err != nil {
 		p.log.Warn("wasm http_call failed", slog.String("upstream", addr), slog.Any("error", err))
 		return nil
 	}
 	req.Header = h
-	req.Host = authority
-	resp, err := p.calls.httpClient().Do(req)
+	req.Host = authority // "" = the URL's host:port
+	resp, err := client.Do(req)
 	if err != nil {
+		if errors.Is(err, egress.ErrRefused) {
+			return nil // logged and counted by the policy
+		}
 		p.log.Warn("wasm http_call failed", slog.String("upstream", addr), slog.Any("error", err))
 		return nil
 	}

@@ -18,7 +18,7 @@ package host
 // a string, RESP3 maps become Go maps); a Cmder cannot be implemented outside
 // the package, so it cannot pass raw RESP through either way. A pool of
 // net.Conn with a RESP framer (read exactly one value, keep its bytes) is
-// small and lossless, and lets every dial go through the plugin's network
+// small and lossless, and lets every dial go through the plugin's egress
 // policy.
 
 import (
@@ -30,23 +30,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/heimdallgw/heimdall/internal/egress"
 	"github.com/heimdallgw/heimdall/internal/wasm/abi"
 )
-
-// NetworkPolicy decides which destinations a plugin may reach. The sockets
-// Extension (internal/wasm/sockets) implements it; the host finds it among
-// PluginConfig.Extensions. Without one, every destination is refused.
-type NetworkPolicy interface {
-	// Allow resolves host and checks host:port, logging a refusal; it
-	// returns the addresses that may be dialled.
-	Allow(ctx context.Context, op, host string, port int) ([]netip.AddrPort, error)
-}
 
 // Callback status of proxy_on_redis_call_response: 0 when Redis answered
 // (the reply may be a RESP error such as -WRONGTYPE), non-zero when it did
@@ -132,7 +123,7 @@ func (p *Plugin) setRedisPool(name string, rp *redisPool) {
 	// Every instance's root context initialises the same upstream (at
 	// once, when the gateway configures instances concurrently): the same
 	// settings keep the pool and its connections.
-	if old != nil && old.host == rp.host && old.port == rp.port && old.username == rp.username &&
+	if old != nil && old.named == rp.named && old.host == rp.host && old.port == rp.port && old.username == rp.username &&
 		old.password == rp.password && old.timeout == rp.timeout {
 		p.redis.mu.Unlock()
 		return
@@ -144,35 +135,15 @@ func (p *Plugin) setRedisPool(name string, rp *redisPool) {
 	}
 }
 
-// networkPolicy is the policy among the plugin's extensions, if any.
-func (p *Plugin) networkPolicy() NetworkPolicy {
-	for _, e := range p.cfg.Extensions {
-		if np, ok := e.(NetworkPolicy); ok {
-			return np
-		}
-	}
-	return nil
-}
-
-// upstreamAddr resolves an upstream name as proxy_http_call does:
-// PluginConfig.Upstreams, else the name itself when it is host:port.
-func (p *Plugin) upstreamAddr(name string) (string, bool) {
-	if p.cfg.Upstreams != nil {
-		if addr, ok := p.cfg.Upstreams(name); ok {
-			return addr, true
-		}
-	}
-	if strings.Contains(name, ":") {
-		return name, true
-	}
-	return "", false
-}
-
 // proxy_redis_init(upstream, len, username, len, password, len, timeout_ms):
 // prepares the pool for upstream after checking the destination against the
-// plugin's network policy. It does not connect: a Redis that is down shows
-// up as failed calls. Unknown upstream → BadArgument; refused by the policy
-// (or a failed name lookup) → InternalFailure.
+// plugin's egress policy, as proxy_http_call does: a named upstream must be
+// among network.upstreams when that list is given; a literal host:port must
+// pass network.allow (a name is resolved here, with dns: true, and every
+// address checked). It does not connect: a Redis that is down shows up as
+// failed calls. Unknown upstream → BadArgument (Higress's answer for an
+// unknown cluster); refused by the policy, or a failed name lookup →
+// InternalFailure (kept from before the policy moved to package egress).
 func hRedisInit(v *vm, s []uint64) abi.Status {
 	upstream, ok1 := v.readString(s[0], s[1])
 	username, ok2 := v.readString(s[2], s[3])
@@ -181,33 +152,31 @@ func hRedisInit(v *vm, s []uint64) abi.Status {
 		return abi.StatusInvalidMemoryAccess
 	}
 	p := v.p
-	addr, ok := p.upstreamAddr(upstream)
-	if !ok {
+	tg, err := p.target(egress.OpRedisInit, upstream)
+	switch {
+	case errors.Is(err, egress.ErrRefused):
+		return abi.StatusInternalFailure // logged and counted by the policy
+	case err != nil:
 		return abi.StatusBadArgument
-	}
-	host, portStr, err := net.SplitHostPort(addr)
-	port, err2 := strconv.Atoi(portStr)
-	if err != nil || err2 != nil || host == "" || port < 1 || port > 65535 {
+	case tg.host == "" || tg.port < 1 || tg.port > 65535:
 		return abi.StatusBadArgument
 	}
 	timeout := time.Duration(uint32(s[6])) * time.Millisecond
 	if timeout <= 0 {
 		timeout = redisDefaultTimeout
 	}
-	pol := p.networkPolicy()
-	if pol == nil {
-		p.log.Warn("plugin network access refused", slog.String("op", "redis_init"),
-			slog.String("destination", addr), slog.String("reason", "no network policy"))
-		return abi.StatusInternalFailure
-	}
-	ctx, cancel := context.WithTimeout(p.ctx, timeout)
-	defer cancel()
-	if _, err := pol.Allow(ctx, "redis_init", host, port); err != nil {
-		p.log.Warn("wasm redis_init failed", slog.String("upstream", upstream), slog.String("destination", addr), slog.Any("error", err))
-		return abi.StatusInternalFailure
+	if !tg.named {
+		ctx, cancel := context.WithTimeout(p.ctx, timeout)
+		defer cancel()
+		if _, err := p.egress.Resolve(ctx, egress.OpRedisInit, tg.host, tg.port); err != nil {
+			if !errors.Is(err, egress.ErrRefused) {
+				p.log.Warn("wasm redis_init failed", slog.String("upstream", upstream), slog.String("destination", tg.addr), slog.Any("error", err))
+			}
+			return abi.StatusInternalFailure
+		}
 	}
 	p.setRedisPool(upstream, &redisPool{
-		p: p, pol: pol, upstream: upstream, host: host, port: port,
+		p: p, eg: p.egress, named: tg.named, upstream: upstream, host: tg.host, port: tg.port,
 		username: username, password: password, timeout: timeout,
 		sem: make(chan struct{}, redisMaxConns),
 	})
@@ -254,6 +223,8 @@ func hRedisCall(v *vm, s []uint64) abi.Status {
 		if err != nil {
 			status = redisStatusFailed
 			reply = nil
+		}
+		if err != nil && !errors.Is(err, egress.ErrRefused) { // refusals: logged and counted by the policy
 			p.log.Warn("wasm redis_call failed", slog.String("upstream", upstream),
 				slog.String("destination", net.JoinHostPort(rp.host, strconv.Itoa(rp.port))), slog.Any("error", err))
 		}
@@ -275,7 +246,8 @@ func hRedisCall(v *vm, s []uint64) abi.Status {
 // redisPool is the connection pool of one upstream.
 type redisPool struct {
 	p                  *Plugin
-	pol                NetworkPolicy
+	eg                 *egress.Checker
+	named              bool // an apisix.yaml upstream: dialled as configured
 	upstream           string
 	host               string
 	port               int
@@ -365,22 +337,20 @@ func (rp *redisPool) put(c *redisConn) {
 	c.c.Close()
 }
 
-// dial checks the destination against the policy (again: a name may now
-// resolve elsewhere), connects to the first allowed address that answers and
-// authenticates.
+// dial connects and authenticates. A literal destination is checked against
+// the policy again (a name may now resolve elsewhere) and only the addresses
+// checked are dialled; a named upstream's node is dialled as configured.
 func (rp *redisPool) dial(ctx context.Context) (*redisConn, error) {
-	addrs, err := rp.pol.Allow(ctx, "redis_call", rp.host, rp.port)
-	if err != nil {
-		return nil, err
-	}
-	var d net.Dialer
+	addr := net.JoinHostPort(rp.host, strconv.Itoa(rp.port))
 	var nc net.Conn
-	for _, a := range addrs {
-		if nc, err = d.DialContext(ctx, "tcp", a.String()); err == nil {
-			break
-		}
+	var err error
+	if rp.named {
+		var d net.Dialer
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	} else {
+		nc, err = rp.eg.Dial(ctx, egress.OpRedisCall, "tcp", addr)
 	}
-	if nc == nil {
+	if err != nil {
 		return nil, err
 	}
 	c := &redisConn{c: nc, r: bufio.NewReader(nc)}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -17,12 +16,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heimdallgw/heimdall/internal/egress"
 	"github.com/heimdallgw/heimdall/internal/filter"
 	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
 	"github.com/heimdallgw/heimdall/internal/testutil/redistest"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 	"github.com/heimdallgw/heimdall/internal/wasm/engine"
-	"github.com/heimdallgw/heimdall/internal/wasm/sockets"
 )
 
 // freePort returns a loopback port nothing listens on.
@@ -60,18 +59,19 @@ func rediscountWasm(t *testing.T) []byte {
 }
 
 // loadRediscount loads plugins/rediscount with the network policy allow
-// (nil: no sockets extension at all).
+// (nil: no policy given to the host at all, which refuses every literal
+// destination).
 func loadRediscount(t *testing.T, allow []string, poolSize int) (*Plugin, *logbuf.Buffer) {
 	t.Helper()
 	lb := &logbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := PluginConfig{Name: "rediscount", Wasm: rediscountWasm(t), PoolSize: poolSize, Cache: rcCache()}
 	if allow != nil {
-		ext, err := sockets.New(context.Background(), sockets.Options{Plugin: "rediscount", Policy: sockets.Policy{Allow: allow}, Logger: log})
+		eg, err := egress.New(egress.Config{Plugin: "rediscount", Allow: allow, Logger: log})
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.Extensions = []engine.Extension{ext}
+		cfg.Egress = eg
 	}
 	p, err := Load(context.Background(), cfg, log)
 	if err != nil {
@@ -153,7 +153,7 @@ func TestRedisPolicyRefusal(t *testing.T) {
 	}{
 		{"no network section", []string{}, "destination=" + addr},
 		{"other address", []string{"127.0.0.2/32"}, "destination=" + addr},
-		{"no sockets extension", nil, "destination=" + addr + ` reason="no network policy"`},
+		{"no policy given to the host", nil, "destination=" + addr + ` reason="no network policy"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, logs := loadRediscount(t, tc.allow, 1)
@@ -313,17 +313,6 @@ func TestRespCommand(t *testing.T) {
 	}
 }
 
-// allowAll is a NetworkPolicy that allows every IP destination.
-type allowAll struct{}
-
-func (allowAll) Allow(_ context.Context, _, host string, port int) ([]netip.AddrPort, error) {
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return nil, err
-	}
-	return []netip.AddrPort{netip.AddrPortFrom(a, uint16(port))}, nil
-}
-
 // TestRedisPoolReplaced: a pool replaced by a new init (other settings)
 // still answers the calls made on it; closing the plugin ends the pools.
 func TestRedisPoolReplaced(t *testing.T) {
@@ -332,8 +321,12 @@ func TestRedisPoolReplaced(t *testing.T) {
 	pn, _ := strconv.Atoi(port)
 	p := &Plugin{log: slog.New(slog.DiscardHandler)}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	eg, err := egress.New(egress.Config{Allow: []string{"127.0.0.1/32"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mk := func(timeout time.Duration) *redisPool {
-		return &redisPool{p: p, pol: allowAll{}, upstream: "r", host: host, port: pn, timeout: timeout, sem: make(chan struct{}, redisMaxConns)}
+		return &redisPool{p: p, eg: eg, upstream: "r", host: host, port: pn, timeout: timeout, sem: make(chan struct{}, redisMaxConns)}
 	}
 	old := mk(time.Second)
 	p.setRedisPool("r", old)

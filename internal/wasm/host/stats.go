@@ -15,3 +15,27 @@ func (p *Plugin) InstanceMemory() []uint32 {
 	}
 	return out
 }
+
+// NetworkStats counts what a plugin's outbound policy and limits refused.
+type NetworkStats struct {
+	// Refused counts policy refusals by operation (egress.OpHTTPCall,
+	// egress.OpRedisInit, egress.OpRedisCall, and the socket functions
+	// sock_connect, sock_getaddrinfo, ... when the sockets Extension shares
+	// the plugin's egress.Checker, as the gateway sets it up).
+	Refused map[string]uint64
+	// HTTPCallsOverLimit counts proxy_http_calls refused because
+	// MaxPendingHTTPCalls were waiting.
+	HTTPCallsOverLimit uint64
+	// HTTPCallsPending is the number of proxy_http_calls waiting now.
+	HTTPCallsPending int64
+}
+
+// NetworkStats returns the plugin's network counters (a snapshot; cheap,
+// safe to call from a metrics scrape).
+func (p *Plugin) NetworkStats() NetworkStats {
+	return NetworkStats{
+		Refused:            p.egress.Refusals(),
+		HTTPCallsOverLimit: p.calls.overLimit.Load(),
+		HTTPCallsPending:   p.calls.pending.Load(),
+	}
+}

@@ -7,10 +7,13 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/heimdallgw/heimdall/internal/egress"
 )
 
 // FirstFD is the first socket descriptor. Descriptors below it belong to
@@ -26,6 +29,12 @@ type Options struct {
 	Plugin string
 	// Policy is the plugin's capability; the zero value denies everything.
 	Policy Policy
+	// Egress, when set, decides destinations and DNS: the plugin's one
+	// outbound policy, shared with its other ways out (Redis, http_call).
+	// Policy.Allow and Policy.DNS must then be empty (Policy keeps the
+	// socket limits). Without it, New builds one from Policy.Allow,
+	// Policy.DNS, Policy.Deadline, Reserved, Logger and Resolver.
+	Egress *egress.Checker
 	// Reserved are the gateway's own listeners (proxy, admin, metrics). A
 	// plugin may reach them only through an allow entry naming the port
 	// explicitly. An unspecified address means every address of this host.
@@ -37,12 +46,20 @@ type Options struct {
 	Resolver *net.Resolver
 }
 
+// limits are the socket limits of a Policy.
+type limits struct {
+	maxSockets int
+	deadline   time.Duration
+	maxBytes   int64
+}
+
 // Extension implements the WasmEdge socket functions for one plugin. It
 // satisfies the plugin engine's Extension interface; all of its instances
 // share the plugin's policy, each with its own descriptors.
 type Extension struct {
 	plugin   string
-	policy   *compiledPolicy
+	policy   limits
+	egress   *egress.Checker
 	log      *slog.Logger
 	resolver *net.Resolver
 	// wasi holds wazero's own implementations of the functions Export
@@ -55,21 +72,9 @@ type Extension struct {
 
 // New builds the Extension of one plugin.
 func New(ctx context.Context, opts Options) (*Extension, error) {
-	var local []netip.Addr
-	if addrs, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range addrs {
-			if p, err := netip.ParsePrefix(a.String()); err == nil {
-				local = append(local, p.Addr().Unmap())
-			}
-		}
-	}
-	pol, err := compilePolicy(opts.Policy, opts.Reserved, local)
-	if err != nil {
-		return nil, fmt.Errorf("plugin %q: network policy: %w", opts.Plugin, err)
-	}
-	wasi, err := wazeroWASI(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("plugin %q: %w", opts.Plugin, err)
+	p := opts.Policy
+	if p.MaxSockets < 0 || p.Deadline < 0 || p.MaxBytes < 0 {
+		return nil, fmt.Errorf("plugin %q: network policy: negative limit", opts.Plugin)
 	}
 	log := opts.Logger
 	if log == nil {
@@ -79,9 +84,28 @@ func New(ctx context.Context, opts Options) (*Extension, error) {
 	if res == nil {
 		res = &net.Resolver{}
 	}
+	eg := opts.Egress
+	switch {
+	case eg != nil && (len(p.Allow) > 0 || p.DNS):
+		return nil, fmt.Errorf("plugin %q: network policy: both Egress and Policy.Allow/DNS given", opts.Plugin)
+	case eg == nil:
+		var err error
+		eg, err = egress.New(egress.Config{
+			Plugin: opts.Plugin, Allow: p.Allow, DNS: p.DNS, LookupTimeout: p.Deadline,
+			Reserved: opts.Reserved, Resolver: res, Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("plugin %q: network policy: %w", opts.Plugin, err)
+		}
+	}
+	wasi, err := wazeroWASI(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %q: %w", opts.Plugin, err)
+	}
 	return &Extension{
 		plugin:    opts.Plugin,
-		policy:    pol,
+		policy:    limits{maxSockets: p.MaxSockets, deadline: p.Deadline, maxBytes: p.MaxBytes},
+		egress:    eg,
 		log:       log,
 		resolver:  res,
 		wasi:      wasi,
@@ -237,13 +261,15 @@ func (in *instance) namesOf(a netip.Addr) []string {
 // allow checks a destination and logs a refusal.
 func (in *instance) allow(op string, ap netip.AddrPort) bool {
 	a := ap.Addr().Unmap()
-	ok, reason := in.ext.policy.check(a, ap.Port(), false, in.namesOf(a))
+	ok, reason := in.ext.egress.Check(a, ap.Port(), in.namesOf(a))
 	if !ok {
-		in.ext.refused(op, netip.AddrPortFrom(a, ap.Port()).String(), reason)
+		_ = in.ext.egress.Refuse(op, netip.AddrPortFrom(a, ap.Port()).String(), reason)
 	}
 	return ok
 }
 
+// refused logs a refusal by a socket limit (not by the destination policy,
+// which Egress logs and counts).
 func (e *Extension) refused(op, dest, reason string) {
 	e.log.Warn("plugin network access refused", "plugin", e.plugin, "op", op, "destination", dest, "reason", reason)
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/heimdallgw/heimdall/internal/egress"
 )
 
 // call is the decoded form of one host function call.
@@ -887,8 +889,8 @@ func sockGetaddrinfo(c *call) errno {
 		addrs = []netip.Addr{a.Unmap()}
 	case flags&aiNumerichost != 0:
 		return errnoAINoname
-	case !ext.policy.dns:
-		ext.refused("sock_getaddrinfo", node, "dns not allowed")
+	case !ext.egress.DNS():
+		_ = ext.egress.Refuse("sock_getaddrinfo", node, "dns not allowed")
 		return errnoAcces
 	default:
 		name = node
@@ -915,7 +917,7 @@ func sockGetaddrinfo(c *call) errno {
 		if name != "" {
 			names = append([]string{name}, names...)
 		}
-		if ok, _ := ext.policy.check(a, port, true, names); ok {
+		if ok, _ := ext.egress.MayReach(a, names); ok {
 			allowed = append(allowed, a)
 		} else {
 			denied = append(denied, a)
@@ -923,8 +925,8 @@ func sockGetaddrinfo(c *call) errno {
 	}
 	if len(allowed) == 0 {
 		if len(denied) > 0 {
-			_, reason := ext.policy.check(denied[0], port, true, []string{name})
-			ext.refused("sock_getaddrinfo", node+" ("+joinAddrs(denied)+")", reason)
+			_, reason := ext.egress.MayReach(denied[0], []string{name})
+			_ = ext.egress.Refuse("sock_getaddrinfo", node+" ("+egress.JoinAddrs(denied)+")", reason)
 			return errnoAcces
 		}
 		return errnoAINodata
@@ -986,12 +988,4 @@ func sockGetaddrinfo(c *call) errno {
 		return errnoAINodata
 	}
 	return errnoSuccess
-}
-
-func joinAddrs(as []netip.Addr) string {
-	s := make([]string, len(as))
-	for i, a := range as {
-		s[i] = a.String()
-	}
-	return strings.Join(s, " ")
 }
