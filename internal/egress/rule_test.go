@@ -42,4 +42,3 @@ func TestPolicyCheck(t *testing.T) {
 		}
 	}
 }
-
