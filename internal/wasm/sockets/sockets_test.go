@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/heimdallgw/heimdall/internal/egress"
 	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
 	"github.com/heimdallgw/heimdall/internal/testutil/redistest"
 )
@@ -290,5 +292,56 @@ func TestExportRejectsUnknownSignature(t *testing.T) {
 	err = ext.Export(wasi_snapshot_preview1.ModuleName, rt.NewHostModuleBuilder(wasi_snapshot_preview1.ModuleName), cm.ImportedFunctions())
 	if err == nil || !strings.Contains(err.Error(), "sock_accept has 4 parameters; supported: 2 or 3") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestSharedEgress: with the plugin's egress.Checker (as the gateway wires
+// it) and no policy, the guest reaches neither a real loopback listener nor
+// the metadata address (EACCES before any connection: the listener accepts
+// nothing); the refusals are logged once per destination by the checker
+// and counted under sock_connect, beside the plugin's other ways out.
+func TestSharedEgress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	var lb logbuf.Buffer
+	eg, err := egress.New(egress.Config{Plugin: "test-plugin", Logger: slog.New(slog.NewTextHandler(&lb, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(context.Background(), Options{Egress: eg, Policy: Policy{Allow: []string{"127.0.0.1/32"}}}); err == nil {
+		t.Fatal("New accepted both Egress and Policy.Allow")
+	}
+	for _, addr := range []string{ln.Addr().String(), ln.Addr().String(), "169.254.169.254:80"} {
+		r := runGuest(t, Options{Egress: eg, Policy: Policy{Deadline: 5 * time.Second}}, "MODE=dial", "ADDR="+addr)
+		if !strings.Contains(r.stdout, "ermission denied") {
+			t.Fatalf("dial %s: output %q", addr, r.stdout)
+		}
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Fatalf("the listener accepted %d connections", n)
+	}
+	if got := eg.Refusals()["sock_connect"]; got != 3 {
+		t.Fatalf("Refusals[sock_connect] = %d, want 3", got)
+	}
+	l := lb.String()
+	if n := strings.Count(l, "op=sock_connect destination="+ln.Addr().String()+` reason="no network policy"`); n != 1 {
+		t.Fatalf("%d lines for the loopback listener, want 1:\n%s", n, l)
+	}
+	if !strings.Contains(l, `op=sock_connect destination=169.254.169.254:80 reason="no network policy"`) {
+		t.Fatalf("no line for the metadata address:\n%s", l)
 	}
 }

@@ -323,6 +323,13 @@ func onHTTPCallResponse(id, token, nh, bodySize, nt uint32) {
 	}
 	addHeader(mapReq, "x-call-status", status)
 	addHeader(mapReq, "x-call-body-len", itoa(len(body)))
+	addHeader(mapReq, "x-call-headers", itoa(int(nh)))
+	if loc, st := getHeader(mapCallResp, "location"); st == 0 {
+		addHeader(mapReq, "x-call-location", loc)
+	}
+	if len(body) > 0 && len(body) <= 512 {
+		addHeader(mapReq, "x-call-body", string(body))
+	}
 	proxyContinueStream(0)
 }
 
@@ -461,10 +468,27 @@ func onRequestHeaders(id, n, eos uint32) uint32 {
 		return 1
 	}
 	if s.has("httpcall") {
+		// x-call-path and x-call-authority (empty allowed) replace the
+		// defaults; x-call-omit names one pseudo header to leave out.
 		up, _ := getHeader(mapReq, "x-call-upstream")
-		h := encodePairs([][2]string{{":method", "GET"}, {":path", "/get"}, {":authority", "example"}})
+		path, st := getHeader(mapReq, "x-call-path")
+		if st != 0 {
+			path = "/get"
+		}
+		authority, st2 := getHeader(mapReq, "x-call-authority")
+		if st2 != 0 {
+			authority = "example"
+		}
+		omit, _ := getHeader(mapReq, "x-call-omit")
+		var pairs [][2]string
+		for _, kv := range [][2]string{{":method", "GET"}, {":path", path}, {":authority", authority}} {
+			if kv[0] != omit {
+				pairs = append(pairs, kv)
+			}
+		}
+		h := encodePairs(pairs)
 		var token uint32
-		st := proxyHTTPCall(ptr(up), uint32(len(up)), bptr(h), uint32(len(h)), nil, 0, nil, 0, 2000, &token)
+		st = proxyHTTPCall(ptr(up), uint32(len(up)), bptr(h), uint32(len(h)), nil, 0, nil, 0, 2000, &token)
 		if st != 0 {
 			addHeader(mapReq, "x-call-error", itoa(int(st)))
 			return 0
