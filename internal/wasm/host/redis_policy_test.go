@@ -88,4 +88,3 @@ func TestRedisNamedAndLiteral(t *testing.T) {
 		t.Fatalf("the policy dialer dialled %v (named upstreams dial directly; refusals never dial)", got)
 	}
 }
-
