@@ -158,12 +158,17 @@ type plugin struct {
 	name     string // also the directory under plugins/
 	network  string // the YAML of the network section's body (indented 8), "" = no section
 	poolSize int    // 0 = the default
+	src      string // the plugin's source directory; "" = plugins/<name>
 }
 
 func (p plugin) yaml(t *testing.T) string {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "    - name: %s\n      priority: 7000\n      file: %s\n", p.name, wasmbuild.MustBuild(t, "plugins/"+p.name))
+	src := p.src
+	if src == "" {
+		src = "plugins/" + p.name
+	}
+	fmt.Fprintf(&b, "    - name: %s\n      priority: 7000\n      file: %s\n", p.name, wasmbuild.MustBuild(t, src))
 	if p.poolSize > 0 {
 		fmt.Fprintf(&b, "      pool_size: %d\n", p.poolSize)
 	}
