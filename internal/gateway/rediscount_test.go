@@ -159,3 +159,41 @@ func TestGatewayRedisDown(t *testing.T) {
 		t.Errorf("log:\n%s", l)
 	}
 }
+
+// TestGatewayRedisNamedUpstream: an apisix.yaml upstream id is the
+// operator's: rediscount reaches the real Redis through it with no network
+// section at all (its node is on loopback), and network.upstreams listing
+// only another id refuses it (503, one refusal line naming the upstream).
+func TestGatewayRedisNamedUpstream(t *testing.T) {
+	addr := redistest.Addr(t)
+	key := fmt.Sprintf("heimdall:test:gateway:named:%d", time.Now().UnixNano())
+	t.Cleanup(func() { redisCmd(t, addr, "DEL", key) })
+	routes := routesYAML("/*", upstream(t), rediscountRoute(fmt.Sprintf(`{"cluster": "redis", "key": "%s"}`, key))+
+		fmt.Sprintf("upstreams:\n  - id: redis\n    nodes:\n      %q: 1\n", addr))
+
+	t.Run("allowed by default", func(t *testing.T) {
+		g := startGateway(t, rediscountMain(t, ""), routes)
+		for i := 1; i <= 3; i++ {
+			resp, err := http.Get(g.base + "/get")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || resp.Header.Get("x-redis-count") != strconv.Itoa(i) {
+				t.Fatalf("GET %d = %d, x-redis-count %q\n%s", i, resp.StatusCode, resp.Header.Get("x-redis-count"), g.log)
+			}
+		}
+	})
+	t.Run("narrowed", func(t *testing.T) {
+		g := startGateway(t, rediscountMain(t, `upstreams: [other]`), routes)
+		code, body := get(t, g.base+"/get")
+		if code != 503 || !strings.Contains(body, "redis call refused") {
+			t.Fatalf("GET = %d %q", code, body)
+		}
+		want := `msg="plugin network access refused" plugin=rediscount op=redis_init destination="upstream redis" reason="upstream not in network.upstreams"`
+		if l := g.log.String(); strings.Count(l, want) != 1 {
+			t.Fatalf("log has %d lines %s, want 1:\n%s", strings.Count(l, want), want, l)
+		}
+	})
+}
