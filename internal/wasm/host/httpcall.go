@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,7 +115,8 @@ func (p *Plugin) target(op, upstream string) (target, error) {
 // proxy_http_call(upstream, len, headers, len, body, len, trailers, len,
 // timeout_ms, *token): the answer goes to proxy_on_http_call_response on
 // the calling root context, as in Envoy. Unknown upstream, a destination
-// the egress policy refuses, or a missing :method, :path or :authority →
+// the egress policy refuses, a missing :method, :path or :authority, a
+// :path that is not an absolute path or a :scheme other than http/https →
 // BadArgument (Envoy's answer for an unknown cluster); an empty :authority
 // is the upstream's host:port. More than MaxPendingHTTPCalls waiting →
 // InternalFailure (Envoy's answer when it cannot start the request).
@@ -157,8 +160,9 @@ func hHTTPCall(v *vm, s []uint64) abi.Status {
 	if err != nil {
 		return abi.StatusBadArgument
 	}
-	if scheme == "" {
-		scheme = "http"
+	u, ok := callURL(scheme, tg.addr, path)
+	if !ok {
+		return abi.StatusBadArgument
 	}
 	timeout := time.Duration(uint32(s[8])) * time.Millisecond
 	if timeout <= 0 {
@@ -184,7 +188,7 @@ func hHTTPCall(v *vm, s []uint64) abi.Status {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		resp := p.doCall(scheme, tg, method, path, authority, h, reqBody, timeout)
+		resp := p.doCall(u, tg, method, authority, h, reqBody, timeout)
 		p.calls.pending.Add(-1)
 		p.onInstance(slot, gen, func(v *vm) {
 			if r.deleted || !v.fn.onHTTPCallResp.Valid() {
@@ -205,6 +209,28 @@ func hHTTPCall(v *vm, s []uint64) abi.Status {
 	return abi.StatusOK
 }
 
+// callURL is the URL of a call to addr: the plugin's :path (an absolute
+// path with an optional query) never changes the destination — a path such
+// as "@169.254.169.254/" or "//host/" is not read as an authority.
+func callURL(scheme, addr, path string) (*url.URL, bool) {
+	switch scheme {
+	case "":
+		scheme = "http"
+	case "http", "https":
+	default:
+		return nil, false
+	}
+	if !strings.HasPrefix(path, "/") {
+		return nil, false
+	}
+	u, err := url.ParseRequestURI(path)
+	if err != nil || u.Host != "" || u.User != nil {
+		return nil, false
+	}
+	u.Scheme, u.Host = scheme, addr
+	return u, true
+}
+
 // callLimited logs that the pending-call limit refused a call, once per
 // burst (the first refusal after a call was accepted again).
 func (p *Plugin) callLimited(upstream string) {
@@ -216,7 +242,7 @@ func (p *Plugin) callLimited(upstream string) {
 
 // doCall performs the request; nil means it failed (the plugin then sees
 // no headers, as in Envoy).
-func (p *Plugin) doCall(scheme string, tg target, method, path, authority string, h http.Header, body []byte, timeout time.Duration) *callResponse {
+func (p *Plugin) doCall(u *url.URL, tg target, method, authority string, h http.Header, body []byte, timeout time.Duration) *callResponse {
 	ctx, cancel := context.WithTimeout(p.ctx, timeout)
 	defer cancel()
 	addr := tg.addr
@@ -225,11 +251,12 @@ func (p *Plugin) doCall(scheme string, tg target, method, path, authority string
 	if tg.named {
 		client = named
 	}
-	req, err := http.NewRequestWithContext(ctx, method, scheme+"://"+addr+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {
 		p.log.Warn("wasm http_call failed", slog.String("upstream", addr), slog.Any("error", err))
 		return nil
 	}
+	req.URL = u // exactly the checked destination, not a re-parse
 	req.Header = h
 	req.Host = authority // "" = the URL's host:port
 	resp, err := client.Do(req)

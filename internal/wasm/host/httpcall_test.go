@@ -396,3 +396,40 @@ func TestHTTPCallMaxPending(t *testing.T) {
 		t.Fatalf("after the slow call: x-call-status = %q", got)
 	}
 }
+
+// TestHTTPCallPathCannotChangeDestination: the plugin's :path is only a
+// path: one that looks like an authority ("//169.254.169.254/...") goes to
+// the chosen upstream as a path, one that is not an absolute path
+// ("@169.254.169.254/...") is refused with BadArgument; the named
+// upstream's transport (which skips the address rules) and the literal one
+// dial nothing else.
+func TestHTTPCallPathCannotChangeDestination(t *testing.T) {
+	uris := make(chan string, 4)
+	srv := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		uris <- r.RequestURI
+		w.WriteHeader(204)
+	})
+	d := &recordingDialer{}
+	f, _, _ := callPlugin(t, &egress.Config{Allow: []string{"127.0.0.1/32:" + strconv.Itoa(srv.port())}, Dialer: d},
+		map[string]string{"named": srv.addr()}, 0)
+	for _, up := range []string{"named", srv.addr()} {
+		x := call(t, f, "x-call-upstream", up, "x-call-path", "//169.254.169.254/latest/meta-data?x=1")
+		if got := hdr(&x.Req.Header, "x-call-status"); got != "204" {
+			t.Fatalf("%s: x-call-status = %q (error %q)", up, got, hdr(&x.Req.Header, "x-call-error"))
+		}
+		if got := <-uris; got != "//169.254.169.254/latest/meta-data?x=1" {
+			t.Fatalf("%s: upstream saw %q", up, got)
+		}
+		for _, bad := range []string{"@169.254.169.254/latest", "http://169.254.169.254/latest", "latest"} {
+			if got := hdr(&call(t, f, "x-call-upstream", up, "x-call-path", bad).Req.Header, "x-call-error"); got != "2" {
+				t.Fatalf("%s with :path %q: x-call-error = %q, want 2", up, bad, got)
+			}
+		}
+	}
+	if got := strings.Join(d.dialed(), ","); got != srv.addr() {
+		t.Fatalf("policy dialer dialled %q, want only %s", got, srv.addr())
+	}
+	if n := srv.conns.Load(); n != 2 {
+		t.Fatalf("%d connections to the upstream, want 2 (one per transport)", n)
+	}
+}
