@@ -248,6 +248,7 @@ func (p *Plugin) Close(ctx context.Context) error {
 	}
 	p.cancel()
 	p.wg.Wait()
+	p.closeIdleCalls()
 	return p.eng.Close(ctx)
 }
 

@@ -69,6 +69,15 @@ func (p *Plugin) httpClients() (named, literal *http.Client) {
 	return c.named, c.literal
 }
 
+// closeIdleCalls closes the idle connections of both clients (when the
+// plugin closes: a pooled connection must not outlive it). Creating the
+// clients here if no call made them costs two structs, no connection.
+func (p *Plugin) closeIdleCalls() {
+	named, literal := p.httpClients()
+	named.CloseIdleConnections()
+	literal.CloseIdleConnections()
+}
+
 // errUnknownUpstream: neither an upstream name nor host:port.
 var errUnknownUpstream = errors.New("unknown upstream")
 
