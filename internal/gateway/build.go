@@ -36,6 +36,9 @@ type generation struct {
 	table   *proxy.Table
 	res     []*resource
 	routes  map[string]*builtRoute
+	// waiting counts the routes whose plugins are not configured yet
+	// (carried over or answering 503); Ready needs 0.
+	waiting int
 }
 
 // acquire returns the live resource for key, creating it with mk when no
@@ -138,6 +141,7 @@ func (gw *Gateway) build(routes *config.Routes, version uint64) (_ *generation, 
 		where := fmt.Sprintf("%s:%d:%d: route %s", routes.File, r.Line, r.Column, r.ID)
 		if waiting := gw.notReady(r); waiting != "" {
 			br := gw.carryOver(g, r, waiting)
+			g.waiting++
 			g.routes[r.ID] = br
 			rts = append(rts, br.entry)
 			continue
@@ -181,7 +185,7 @@ func (gw *Gateway) build(routes *config.Routes, version uint64) (_ *generation, 
 			}
 			return fs[i].priority > fs[j].priority
 		})
-		pr := &proxy.Route{ID: r.ID, Name: r.Name, Upstream: up}
+		pr := &proxy.Route{ID: r.ID, Name: r.Name, Upstream: up, Observer: gw.routeObserver(r)}
 		for _, f := range fs {
 			pr.Filters = append(pr.Filters, f.f)
 		}

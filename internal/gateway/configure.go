@@ -155,7 +155,7 @@ func (gw *Gateway) carryOver(g *generation, r *config.Route, why string) *builtR
 		}
 	}
 	gw.log.Warn("route answers 503 until its plugins are configured", "route", r.ID, "reason", why)
-	return &builtRoute{entry: routeEntry(r, &proxy.Route{ID: r.ID, Name: r.Name})}
+	return &builtRoute{entry: routeEntry(r, &proxy.Route{ID: r.ID, Name: r.Name, Observer: gw.routeObserver(r)})}
 }
 
 // Apply builds the routes of s and swaps them in. Requests in flight finish
