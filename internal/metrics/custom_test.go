@@ -37,14 +37,14 @@ func TestCustomName(t *testing.T) {
 }
 
 type fakePlugin struct {
-	name string
-	mem  []uint32
-	ms   []host.Metric
+	name   string
+	states []host.SlotState
+	ms     []host.Metric
 }
 
-func (f *fakePlugin) Name() string             { return f.name }
-func (f *fakePlugin) InstanceMemory() []uint32 { return f.mem }
-func (f *fakePlugin) Metrics() []host.Metric   { return f.ms }
+func (f *fakePlugin) Name() string                     { return f.name }
+func (f *fakePlugin) InstanceStates() []host.SlotState { return f.states }
+func (f *fakePlugin) Metrics() []host.Metric           { return f.ms }
 
 // TestCustomMetricsMerge: the same stat from two plugins is added up (one
 // stats store, as in Envoy); a family gets the union of its label names;
@@ -52,12 +52,12 @@ func (f *fakePlugin) Metrics() []host.Metric   { return f.ms }
 func TestCustomMetricsMerge(t *testing.T) {
 	m := New(Options{})
 	m.SetPlugins([]Plugin{
-		&fakePlugin{name: "a", mem: []uint32{65536, 0}, ms: []host.Metric{
+		&fakePlugin{name: "a", states: []host.SlotState{{Live: true, Memory: 65536}, {}}, ms: []host.Metric{
 			{Name: "hits.route=1", Type: abi.MetricCounter, Value: 3},
 			{Name: "hits", Type: abi.MetricCounter, Value: 1},
 			{Name: "size", Type: abi.MetricHistogram, Count: 2, Sum: 10},
 		}},
-		&fakePlugin{name: "b", mem: []uint32{131072}, ms: []host.Metric{
+		&fakePlugin{name: "b", states: []host.SlotState{{Live: true, Memory: 131072}}, ms: []host.Metric{
 			{Name: "hits.route=1", Type: abi.MetricCounter, Value: 4},
 			{Name: "size", Type: abi.MetricGauge, Value: 99}, // another type: dropped
 		}},
@@ -87,9 +87,10 @@ func TestCustomMetricsMerge(t *testing.T) {
 		"wasmcustom_hits,route=1":                      "7",
 		"wasmcustom_hits,route=":                       "1",
 		"wasmcustom_size":                              "2 10 0", // only +Inf (implicit)
-		"heimdall_wasm_instances,plugin=a,state=live":  "1",
+		"heimdall_wasm_instances,plugin=a,state=idle":  "1",
 		"heimdall_wasm_instances,plugin=a,state=empty": "1",
-		"heimdall_wasm_instances,plugin=b,state=live":  "1",
+		"heimdall_wasm_instances,plugin=a,state=busy":  "0",
+		"heimdall_wasm_instances,plugin=b,state=idle":  "1",
 		"heimdall_wasm_instances,plugin=b,state=empty": "0",
 		"heimdall_wasm_memory_bytes,plugin=a,slot=0":   "65536",
 		"heimdall_wasm_memory_bytes,plugin=b,slot=0":   "131072",
@@ -111,3 +112,45 @@ func TestCustomMetricsMerge(t *testing.T) {
 }
 
 var _ prometheus.Collector = (*wasmCollector)(nil)
+
+// TestBusySlotKeepsLastMemory: a slot running a callback is counted busy and
+// shows the memory it had when last seen idle (a scrape never waits for it).
+func TestBusySlotKeepsLastMemory(t *testing.T) {
+	m := New(Options{})
+	p := &fakePlugin{name: "a", states: []host.SlotState{{Live: true, Memory: 3 << 16}}}
+	m.SetPlugins([]Plugin{p})
+	get := func(name, state string) float64 {
+		t.Helper()
+		fams, err := m.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fams {
+			if f.GetName() != name {
+				continue
+			}
+			for _, x := range f.Metric {
+				for _, l := range x.Label {
+					if state == "" || (l.GetName() == "state" && l.GetValue() == state) {
+						return x.GetGauge().GetValue()
+					}
+				}
+			}
+		}
+		return -1
+	}
+	if got := get("heimdall_wasm_memory_bytes", ""); got != 3<<16 {
+		t.Fatalf("idle memory = %v", got)
+	}
+	p.states = []host.SlotState{{Busy: true}}
+	if got := get("heimdall_wasm_instances", "busy"); got != 1 {
+		t.Errorf("busy = %v, want 1", got)
+	}
+	if got := get("heimdall_wasm_memory_bytes", ""); got != 3<<16 {
+		t.Errorf("busy slot memory = %v, want the last seen %d", got, 3<<16)
+	}
+	p.states = []host.SlotState{{}}
+	if got := get("heimdall_wasm_memory_bytes", ""); got != -1 {
+		t.Errorf("an empty slot still has a memory series (%v)", got)
+	}
+}

@@ -298,8 +298,8 @@ upstreams:
 		t.Errorf("wasmcustom_test_filter_request_headers: count %d sum %v, want 6 and >= 6", h.GetSampleCount(), h.GetSampleSum())
 	}
 	// The wasm host's view of the plugin: one pool slot, instantiated.
-	if got := value(one(t, fams, "heimdall_wasm_instances", map[string]string{"plugin": "counter", "state": "live"})); got != 1 {
-		t.Errorf("live instances = %v, want 1", got)
+	if got := value(one(t, fams, "heimdall_wasm_instances", map[string]string{"plugin": "counter", "state": "idle"})); got != 1 {
+		t.Errorf("idle instances = %v, want 1", got)
 	}
 	if got := value(one(t, fams, "heimdall_wasm_pool_slots", map[string]string{"plugin": "counter"})); got != 1 {
 		t.Errorf("pool slots = %v, want 1", got)
