@@ -22,8 +22,9 @@ type Observer interface {
 type Observation struct {
 	// X is the request's exchange (route id, node address, methods, ...).
 	X *filter.Exchange
-	// Status is the status sent downstream; 0 when the response body
-	// failed after the head (as in the access log).
+	// Status is the status sent downstream (nginx's $status), also when
+	// the response body failed after the head (the access log writes 0
+	// then; X.ResponseStarted and a short ResponseBytes tell).
 	Status int
 	// RequestBytes approximates nginx's $request_length: request line and
 	// header fields as received (HTTP/1.1 framing, also for HTTP/2) plus
@@ -66,10 +67,6 @@ func (s *Stream) beginObserve() {
 func (s *Stream) observe() {
 	x := &s.X
 	end := time.Now()
-	status := x.Resp.Status
-	if s.failure != nil && x.ResponseStarted && s.resPump.err != nil {
-		status = 0
-	}
 	respHead := len(x.Req.Proto) + 1 + 3 + 1 + len(httpStatusText(x.Resp.Status)) + 2 + 2
 	for _, f := range x.Resp.Header.Fields() {
 		respHead += len(f.Name) + len(f.Value) + 4
@@ -79,7 +76,7 @@ func (s *Stream) observe() {
 	o := &s.obsv
 	*o = Observation{
 		X:             x,
-		Status:        status,
+		Status:        x.Resp.Status,
 		RequestBytes:  s.reqHead + s.reqPump.n,
 		ResponseBytes: int64(respHead) + s.bytesSent,
 		Duration:      end.Sub(x.Start),
