@@ -8,11 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/metrics"
 	"github.com/heimdallgw/heimdall/internal/proxy"
+	"github.com/heimdallgw/heimdall/internal/server"
 )
 
 // newMetrics returns the metrics of m, or nil when the export server is off
@@ -117,4 +119,42 @@ func shutdownAux(ctx context.Context, as []*auxServer) {
 	for _, a := range as {
 		a.srv.Shutdown(ctx) //nolint:errcheck // scrapes and probes are short
 	}
+}
+
+// countingListener counts accepted connections for
+// apisix_nginx_http_current_connections. It returns the accepted conn
+// itself, so the server's type checks on it still hold.
+type countingListener struct {
+	net.Listener
+	n *atomic.Uint64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// countConnections wraps the plain and TLS listeners to count accepted
+// connections and reports them, with srv's open ones, to the metrics (when
+// on).
+func (gw *Gateway) countConnections(srv *server.Server, plain, secure []net.Listener) ([]net.Listener, []net.Listener) {
+	if gw.metrics == nil {
+		return plain, secure
+	}
+	n := new(atomic.Uint64)
+	wrap := func(ls []net.Listener) []net.Listener {
+		out := make([]net.Listener, len(ls))
+		for i, l := range ls {
+			out[i] = countingListener{l, n}
+		}
+		return out
+	}
+	gw.metrics.SetConnections(func() metrics.ConnStats {
+		a := n.Load()
+		return metrics.ConnStats{Accepted: a, Handled: a, Active: uint64(max(srv.OpenConnections(), 0))}
+	})
+	return wrap(plain), wrap(secure)
 }

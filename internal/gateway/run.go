@@ -131,6 +131,7 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 		}
 	}
 	srv := server.New(srvCfg, gw.Proxy())
+	plain, secure = gw.countConnections(srv, plain, secure)
 
 	var wg sync.WaitGroup
 	errc := make(chan error, len(plain)+len(secure)+1)

@@ -347,6 +347,24 @@ func TestMetricsCardinalityBounded(t *testing.T) {
 		}
 	}
 	fams := r.scrape(t, "/metrics")
+	// One keep-alive connection carried the 1000 requests, and is still open.
+	conns := func(fams map[string]*dto.MetricFamily, state string) float64 {
+		return value(one(t, fams, "apisix_nginx_http_current_connections", map[string]string{"state": state}))
+	}
+	if a, h, act := conns(fams, "accepted"), conns(fams, "handled"), conns(fams, "active"); a != 1 || h != 1 || act != 1 {
+		t.Errorf("connections accepted %v handled %v active %v, want 1 1 1", a, h, act)
+	}
+	if got := value(one(t, fams, "apisix_http_requests_total", nil)); got != 1000 {
+		t.Errorf("apisix_http_requests_total = %v, want 1000", got)
+	}
+	tr.CloseIdleConnections()
+	deadline := time.Now().Add(5 * time.Second)
+	for conns(r.scrape(t, "/metrics"), "active") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the closed connection is still counted active")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if got := value(one(t, fams, "apisix_http_status", map[string]string{"route": "any", "code": "200"})); got != 1000 {
 		t.Errorf("apisix_http_status = %v, want 1000", got)
 	}

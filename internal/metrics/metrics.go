@@ -39,6 +39,7 @@ type Metrics struct {
 
 	unmatched *Route
 	nodeInfo  *prometheus.GaugeVec
+	conns     atomic.Pointer[func() ConnStats]
 
 	mu      sync.Mutex
 	plugins []Plugin
@@ -77,7 +78,8 @@ func New(o Options) *Metrics {
 		Help: "Info of APISIX node",
 	}, []string{"hostname", "version"})
 	m.SetNode(o.Hostname, o.Version)
-	m.reg.MustRegister(m.status, m.latency, m.bandwidth, requests, m.nodeInfo, &wasmCollector{m: m})
+	m.reg.MustRegister(m.status, m.latency, m.bandwidth, requests, m.nodeInfo,
+		newConnCollector(p, &m.conns), &wasmCollector{m: m})
 	if o.Runtime {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
