@@ -54,8 +54,10 @@ func (gw *Gateway) routeObserver(r *config.Route) proxy.Observer {
 }
 
 // Ready reports why the gateway is not ready yet (nil once it is): routes
-// must be applied and every route built with all its plugins configured.
-// It backs /status/ready.
+// must be applied, and no route may be waiting for its plugins to be
+// configured without a previous version to serve (a reload whose plugins
+// configure slowly keeps the gateway ready: the old versions serve). It
+// backs /status/ready.
 func (gw *Gateway) Ready() error {
 	gw.mu.Lock()
 	defer gw.mu.Unlock()
@@ -65,7 +67,7 @@ func (gw *Gateway) Ready() error {
 	case gw.cur == nil:
 		return errors.New("routes have not been applied yet")
 	case gw.cur.waiting > 0:
-		return fmt.Errorf("%d route(s) wait for their plugins' configuration", gw.cur.waiting)
+		return fmt.Errorf("%d route(s) answer 503 until their plugins are configured", gw.cur.waiting)
 	}
 	return nil
 }

@@ -166,7 +166,7 @@ func TestReadyWaitsForPluginConfiguration(t *testing.T) {
 	if err := gw.Apply(ctx, snap); err != nil {
 		t.Fatal(err)
 	}
-	if err := gw.Ready(); err == nil || err.Error() != "1 route(s) wait for their plugins' configuration" {
+	if err := gw.Ready(); err == nil || err.Error() != "1 route(s) answer 503 until their plugins are configured" {
 		t.Fatalf("Ready while the plugin configures: %v", err)
 	}
 	<-hold.accepted // released only once the plugin holds the connection
