@@ -178,6 +178,12 @@ func (gw *Gateway) reservedPorts() []netip.AddrPort {
 	if gw.main.APISIX.SSL.Enable {
 		add(gw.main.APISIX.SSL.Listen)
 	}
+	if pr := gw.main.PluginAttr.Prometheus; pr.EnableExportServer {
+		add([]config.Listen{pr.ExportAddr})
+	}
+	if st := gw.main.APISIX.Status; st.Enable {
+		add([]config.Listen{st.Listen})
+	}
 	return out
 }
 
