@@ -39,6 +39,7 @@ type Route struct {
 // that reached none).
 type nodeSeries struct {
 	addr                      string // the node "host:port", the cache key
+	ip                        string // the node label: addr without the port
 	request, upstream, apisix prometheus.Observer
 	ingress, egress           prometheus.Counter
 
@@ -101,6 +102,7 @@ func (r *Route) node(addr string) *nodeSeries {
 	i, lat, bw := r.info, r.m.latency, r.m.bandwidth
 	ns := &nodeSeries{
 		addr:    addr,
+		ip:      ip,
 		request: lat.WithLabelValues("request", i.ID, i.Service, "", ip),
 		apisix:  lat.WithLabelValues("apisix", i.ID, i.Service, "", ip),
 		ingress: bw.WithLabelValues("ingress", i.ID, i.Service, "", ip),
@@ -132,12 +134,8 @@ func (ns *nodeSeries) code(r *Route, code int) prometheus.Counter {
 			return c.c
 		}
 	}
-	ip := ns.addr
-	if h, _, err := net.SplitHostPort(ns.addr); err == nil {
-		ip = h
-	}
 	i := r.info
-	c := r.m.status.WithLabelValues(strconv.Itoa(code), i.ID, i.URI, i.Host, i.Service, "", ip)
+	c := r.m.status.WithLabelValues(strconv.Itoa(code), i.ID, i.URI, i.Host, i.Service, "", ns.ip)
 	next := append(append(make([]codeSeries, 0, len(old)+1), old...), codeSeries{code, c})
 	ns.codes.Store(&next)
 	return c
