@@ -120,6 +120,7 @@ func startGateway(b *testing.B, upstream, plugin, conf string) string {
 		b.Fatal(err)
 	}
 	m.APISIX.NodeListen = []config.Listen{{IP: "127.0.0.1", Port: 0}} // any free port
+	m.PluginAttr.Prometheus.ExportAddr = config.Listen{IP: "127.0.0.1", Port: 0}
 	logs, err := gateway.NewLogs(m, io.Discard, io.Discard)
 	if err != nil {
 		b.Fatal(err)

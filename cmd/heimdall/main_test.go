@@ -112,7 +112,8 @@ func TestSIGTERMDrains(t *testing.T) {
 	port := gwtest.FreePort(t)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(fmt.Sprintf(
-		"apisix:\n  node_listen: [{ip: 127.0.0.1, port: %d}]\nheimdall:\n  graceful_shutdown_timeout: 20s\n", port)), 0o644)
+		"apisix:\n  node_listen: [{ip: 127.0.0.1, port: %d}]\nheimdall:\n  graceful_shutdown_timeout: 20s\n"+
+			"plugin_attr:\n  prometheus:\n    export_addr: {ip: 127.0.0.1, port: %d}\n", port, gwtest.FreePort(t))), 0o644)
 	os.WriteFile(filepath.Join(dir, "apisix.yaml"), []byte(fmt.Sprintf(
 		"routes:\n  - id: 1\n    uri: /*\n    upstream:\n      nodes:\n        %q: 1\n#END\n", strings.TrimPrefix(slow.URL, "http://"))), 0o644)
 

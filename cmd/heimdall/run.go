@@ -27,7 +27,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer logs.Close()
-	if err := gateway.Run(ctx, m, logs, gateway.RunOptions{RoutesPath: *routes}); err != nil {
+	if err := gateway.Run(ctx, m, logs, gateway.RunOptions{RoutesPath: *routes, Version: version}); err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
 	}

@@ -51,6 +51,7 @@ func (d *decoder) decodeMain(root *yaml.Node, m *Main, dir string) {
 		MaxHeaderSize:           DefaultMaxHeaderSize,
 		GracefulShutdownTimeout: DefaultGracefulShutdownTimeout,
 	}
+	m.PluginAttr = defaultPluginAttr()
 
 	if root != nil {
 		d.mapping(root, "",
@@ -71,6 +72,7 @@ func (d *decoder) decodeMain(root *yaml.Node, m *Main, dir string) {
 			field{"heimdall", func(v *yaml.Node, p string) {
 				d.decodeHeimdall(v, p, &m.Heimdall)
 			}},
+			field{"plugin_attr", func(v *yaml.Node, p string) { d.decodePluginAttr(v, p, &m.PluginAttr) }},
 			field{"wasm", func(v *yaml.Node, p string) {
 				d.mapping(v, p, field{"plugins", func(v *yaml.Node, p string) {
 					m.Wasm.Plugins = d.decodeWasmPlugins(v, p)
@@ -113,6 +115,7 @@ func (d *decoder) decodeAPISIX(n *yaml.Node, path string, a *APISIX, dir string)
 				a.NodeListen = ls
 			}
 		}},
+		field{"status", func(v *yaml.Node, p string) { d.decodeStatus(v, p, &a.Status) }},
 		field{"ssl", func(v *yaml.Node, p string) {
 			var (
 				sslNode = resolve(v)

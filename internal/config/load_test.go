@@ -56,6 +56,11 @@ func TestParseMainDefaults(t *testing.T) {
 				MaxHeaderSize:           32 << 10,
 				GracefulShutdownTimeout: 30 * time.Second,
 			},
+			PluginAttr: PluginAttr{Prometheus: Prometheus{
+				ExportURI: "/apisix/prometheus/metrics", MetricPrefix: "apisix_", EnableExportServer: true,
+				ExportAddr:     Listen{IP: "127.0.0.1", Port: 9091},
+				DefaultBuckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000},
+			}},
 		}
 	}
 	tests := []struct {
@@ -103,6 +108,26 @@ heimdall:
 				BodyBufferLimit: 64 << 10, MaxRequestBodySize: 10 << 20, MaxHeaderSize: 8192,
 				GracefulShutdownTimeout: 1500 * time.Millisecond,
 			}
+		}},
+		{name: "prometheus exporter and status API", yaml: `
+apisix:
+  status: {port: 7086}
+plugin_attr:
+  prometheus:
+    export_uri: /m
+    metric_prefix: gw_
+    enable_export_server: false
+    export_addr: {ip: "::1", port: 9999}
+    default_buckets: [0.5, 3, 7]
+`, want: func(m *Main) {
+			m.APISIX.Status = Status{Enable: true, Listen: Listen{IP: "127.0.0.1", Port: 7086}}
+			m.PluginAttr.Prometheus = Prometheus{
+				ExportURI: "/m", MetricPrefix: "gw_", ExportAddr: Listen{IP: "::1", Port: 9999},
+				DefaultBuckets: []float64{0.5, 3, 7},
+			}
+		}},
+		{name: "status API defaults", yaml: "apisix:\n  status:\n", want: func(m *Main) {
+			m.APISIX.Status = Status{Enable: true, Listen: Listen{IP: "127.0.0.1", Port: 7085}}
 		}},
 		{name: "wasm plugin defaults and network", yaml: `
 heimdall:

@@ -21,6 +21,8 @@ type Main struct {
 	NginxConfig NginxConfig
 	Heimdall    Heimdall
 	Wasm        Wasm
+	// PluginAttr is `plugin_attr` (the prometheus exporter); see observability.go.
+	PluginAttr PluginAttr
 }
 
 // APISIX is the `apisix:` section.
@@ -31,6 +33,8 @@ type APISIX struct {
 	NodeListen []Listen
 	// SSL is the optional TLS listener (`apisix.ssl`).
 	SSL SSL
+	// Status is the optional status API listener (`apisix.status`).
+	Status Status
 }
 
 // Listen is one listening address. An empty IP means all interfaces.

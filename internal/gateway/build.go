@@ -36,6 +36,10 @@ type generation struct {
 	table   *proxy.Table
 	res     []*resource
 	routes  map[string]*builtRoute
+	// waiting counts the new routes answering 503 until their plugins are
+	// configured (a route keeping its previous version does not count);
+	// Ready needs 0.
+	waiting int
 }
 
 // acquire returns the live resource for key, creating it with mk when no
@@ -113,6 +117,8 @@ func factoryKey(plugin, route, conf string) string {
 type builtRoute struct {
 	entry router.Route[*proxy.Route]
 	res   []*resource
+	// placeholder: the route answers 503 until its plugins are configured.
+	placeholder bool
 }
 
 // build compiles routes into a generation, reusing the plugin
@@ -138,6 +144,9 @@ func (gw *Gateway) build(routes *config.Routes, version uint64) (_ *generation, 
 		where := fmt.Sprintf("%s:%d:%d: route %s", routes.File, r.Line, r.Column, r.ID)
 		if waiting := gw.notReady(r); waiting != "" {
 			br := gw.carryOver(g, r, waiting)
+			if br.placeholder {
+				g.waiting++
+			}
 			g.routes[r.ID] = br
 			rts = append(rts, br.entry)
 			continue
@@ -181,7 +190,7 @@ func (gw *Gateway) build(routes *config.Routes, version uint64) (_ *generation, 
 			}
 			return fs[i].priority > fs[j].priority
 		})
-		pr := &proxy.Route{ID: r.ID, Name: r.Name, Upstream: up}
+		pr := &proxy.Route{ID: r.ID, Name: r.Name, Upstream: up, Observer: gw.routeObserver(r)}
 		for _, f := range fs {
 			pr.Filters = append(pr.Filters, f.f)
 		}

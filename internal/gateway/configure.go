@@ -151,11 +151,11 @@ func (gw *Gateway) carryOver(g *generation, r *config.Route, why string) *builtR
 			}
 			g.res = append(g.res, old.res...)
 			gw.log.Warn("route keeps its previous configuration", "route", r.ID, "reason", why)
-			return &builtRoute{entry: old.entry, res: old.res}
+			return &builtRoute{entry: old.entry, res: old.res, placeholder: old.placeholder}
 		}
 	}
 	gw.log.Warn("route answers 503 until its plugins are configured", "route", r.ID, "reason", why)
-	return &builtRoute{entry: routeEntry(r, &proxy.Route{ID: r.ID, Name: r.Name})}
+	return &builtRoute{entry: routeEntry(r, &proxy.Route{ID: r.ID, Name: r.Name, Observer: gw.routeObserver(r)}), placeholder: true}
 }
 
 // Apply builds the routes of s and swaps them in. Requests in flight finish

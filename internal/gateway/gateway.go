@@ -19,6 +19,7 @@ import (
 	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/egress"
 	"github.com/heimdallgw/heimdall/internal/filter"
+	"github.com/heimdallgw/heimdall/internal/metrics"
 	"github.com/heimdallgw/heimdall/internal/proxy"
 	"github.com/heimdallgw/heimdall/internal/store"
 	"github.com/heimdallgw/heimdall/internal/wasm/engine"
@@ -31,6 +32,8 @@ type Gateway struct {
 	main  *config.Main
 	log   *slog.Logger
 	proxy *proxy.Proxy
+	// metrics is nil when the export server is off (metrics.go).
+	metrics *metrics.Metrics
 
 	cache   *engine.Cache
 	shared  *host.Shared
@@ -78,11 +81,15 @@ func New(ctx context.Context, m *config.Main, logs *Logs) (_ *Gateway, err error
 			gw.closePlugins(context.WithoutCancel(ctx))
 		}
 	}()
-	gw.proxy = proxy.New(proxy.Options{
+	po := proxy.Options{
 		AccessLog: logs.Access,
 		ErrorLog:  logs.Error,
 		Chain:     chainOptions(m),
-	})
+	}
+	if gw.metrics = newMetrics(m); gw.metrics != nil {
+		po.Observer = gw.metrics.Unmatched()
+	}
+	gw.proxy = proxy.New(po)
 	switch dir := m.Heimdall.WasmCacheDir; dir {
 	case config.WasmCacheOff:
 		gw.cache = engine.NewMemoryCache()
@@ -102,6 +109,13 @@ func New(ctx context.Context, m *config.Main, logs *Logs) (_ *Gateway, err error
 		if err := gw.loadPlugin(ctx, wp, reserved); err != nil {
 			return nil, fmt.Errorf("%s:%d:%d: wasm.plugins[%d] %s: %w", m.File, wp.Line, wp.Column, i, wp.Name, err)
 		}
+	}
+	if gw.metrics != nil {
+		ps := make([]metrics.Plugin, 0, len(m.Wasm.Plugins))
+		for _, wp := range m.Wasm.Plugins {
+			ps = append(ps, gw.plugins[wp.Name])
+		}
+		gw.metrics.SetPlugins(ps)
 	}
 	return gw, nil
 }
@@ -178,6 +192,12 @@ func (gw *Gateway) reservedPorts() []netip.AddrPort {
 	add(gw.main.APISIX.NodeListen)
 	if gw.main.APISIX.SSL.Enable {
 		add(gw.main.APISIX.SSL.Listen)
+	}
+	if pr := gw.main.PluginAttr.Prometheus; pr.EnableExportServer {
+		add([]config.Listen{pr.ExportAddr})
+	}
+	if st := gw.main.APISIX.Status; st.Enable {
+		add([]config.Listen{st.Listen})
 	}
 	return out
 }

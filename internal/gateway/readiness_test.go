@@ -102,7 +102,7 @@ wasm:
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.APISIX.NodeListen = []config.Listen{{IP: "127.0.0.1", Port: 0}}
+	gwtest.Loopback(m, 0)
 	var log logbuf.Buffer
 	logs := &Logs{Error: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -28,6 +30,12 @@ type RunOptions struct {
 	// first routes are applied, with the bound addresses (plain first, then
 	// TLS), so tests can listen on port 0.
 	Ready func(plain, tls []net.Addr)
+	// Listening, when set, is called with the address of the metrics
+	// ("metrics") and status API ("status") listeners as each is bound,
+	// before the first routes are applied.
+	Listening func(kind string, addr net.Addr)
+	// Version labels apisix_node_info; "" keeps "dev".
+	Version string
 }
 
 // Run serves the gateway described by m until ctx is done, then shuts down
@@ -48,6 +56,36 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 		if cerr := gw.Close(closeCtx); cerr != nil {
 			logs.Error.Warn("releasing plugins", "err", cerr)
 		}
+	}()
+	if opts.Version != "" && gw.metrics != nil {
+		host, _ := os.Hostname()
+		gw.metrics.SetNode(host, opts.Version)
+	}
+	// The metrics and status listeners serve from before the first apply,
+	// so a readiness probe sees 503 while plugins configure.
+	aux, err := gw.listenAux(m)
+	if err != nil {
+		return err
+	}
+	var auxWG sync.WaitGroup
+	for _, a := range aux {
+		auxWG.Add(1)
+		go func() {
+			defer auxWG.Done()
+			if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logs.Error.Error("serving "+a.kind, "addr", a.ln.Addr().String(), "err", err)
+			}
+		}()
+		logs.Error.Info("listening", "addr", a.ln.Addr().String(), "protocol", a.kind)
+		if opts.Listening != nil {
+			opts.Listening(a.kind, a.ln.Addr())
+		}
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(closeCtx, 2*time.Second)
+		defer cancel()
+		shutdownAux(sctx, aux)
+		auxWG.Wait()
 	}()
 
 	st := store.NewFile(m, store.FileOptions{
@@ -93,6 +131,7 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 		}
 	}
 	srv := server.New(srvCfg, gw.Proxy())
+	plain, secure = gw.countConnections(srv, plain, secure)
 
 	var wg sync.WaitGroup
 	errc := make(chan error, len(plain)+len(secure)+1)

@@ -23,6 +23,9 @@ type Options struct {
 	ErrorLog *slog.Logger
 	// Chain tunes the filter chains (plugin body buffer limit, pause timeout).
 	Chain filter.Options
+	// Observer sees the requests no route matched (metrics); routes carry
+	// their own (Route.Observer). nil: none.
+	Observer Observer
 }
 
 // Proxy forwards requests to the upstream of the route they match. It is
@@ -116,11 +119,15 @@ func (p *Proxy) Serve(ctx context.Context, s *Stream) {
 		x.RequestID = string(strconv.AppendUint(append(b[:0], p.idPrefix...), x.ID, 16))
 	}
 
+	s.beginObserve()
 	s.table = p.acquireTable()
 	route := s.table.Match(x.Req.Method, hostOnly(x.Req.Authority), x.Req.URLPath())
 	if route == nil {
 		s.respondError(404, nil)
 		return
+	}
+	if s.obs != nil {
+		s.obs = route.Observer
 	}
 	x.RouteID, x.RouteName = route.ID, route.Name
 	if route.Upstream != nil {

@@ -30,12 +30,15 @@ type pump struct {
 	// (see Stream.bodyEnded).
 	s   *Stream
 	req bool
+	// n counts the bytes read from src (metrics).
+	n int64
 }
 
 func (p *pump) init(src io.Reader, through func([]byte, bool) ([]byte, error), pool *sync.Pool) {
 	p.src, p.through, p.pool = src, through, pool
 	p.pending, p.full, p.replay = nil, nil, false
 	p.eof, p.consumed, p.err = src == nil, false, nil
+	p.n = 0
 }
 
 func (p *pump) reset() {
@@ -81,6 +84,7 @@ func (p *pump) fill() error {
 	n, err := p.src.Read(*p.buf)
 	if n > 0 {
 		p.consumed = true
+		p.n += int64(n)
 	}
 	eos := err == io.EOF
 	if err != nil && !eos {
@@ -132,6 +136,7 @@ func (p *pump) Read(b []byte) (int, error) {
 		n, err := p.src.Read(b)
 		if n > 0 {
 			p.consumed = true
+			p.n += int64(n)
 		}
 		if err == io.EOF {
 			p.eof = true

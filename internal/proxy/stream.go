@@ -53,6 +53,12 @@ type Stream struct {
 	// for the logs
 	bytesSent int64
 	failure   error
+
+	// for the Observer (observe.go); obs nil means none.
+	obs     Observer
+	obsv    Observation
+	reqHead int64
+	upStart time.Time
 }
 
 // SetRequestBody sets the downstream request body; nil or a zero
@@ -135,6 +141,9 @@ func (s *Stream) Close() error {
 		s.chain.Log()
 	}
 	s.accessLog()
+	if s.obs != nil {
+		s.observe()
+	}
 	if s.chain != nil {
 		s.chain.Done()
 		s.chain = nil
@@ -162,6 +171,7 @@ func (s *Stream) reset() {
 	s.bytesSent = 0
 	s.failure = nil
 	s.upHTTPS = false
+	s.obs, s.reqHead, s.upStart = nil, 0, time.Time{}
 }
 
 // prepareRequest strips hop-by-hop fields and adds the X-Forwarded-* and
@@ -305,6 +315,9 @@ func (s *Stream) forward(u *Upstream, hasBody bool) {
 	var key []byte
 	if _, ok := u.balancer.(*chash); ok {
 		key = s.hashKey(u)
+	}
+	if s.obs != nil {
+		s.upStart = time.Now()
 	}
 	var deadline time.Time
 	if u.RetryTimeout > 0 {

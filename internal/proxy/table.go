@@ -15,6 +15,9 @@ type Route struct {
 	Upstream *Upstream
 	// Filters are the route's plugins in the order they run.
 	Filters []filter.Factory
+	// Observer sees the route's finished requests when the proxy has an
+	// Options.Observer (metrics on); nil: none.
+	Observer Observer
 }
 
 // Matcher finds the route for a request; nil means no route (404). The bytes

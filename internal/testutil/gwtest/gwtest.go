@@ -133,6 +133,10 @@ func Load(tb testing.TB, mainText, routes string) (*config.Main, string) {
 // port (which config.yaml itself does not accept).
 func Loopback(m *config.Main, port int) {
 	m.APISIX.NodeListen = []config.Listen{{IP: "127.0.0.1", Port: port}}
+	// The metrics and status listeners too: their defaults are fixed
+	// ports, which tests running in parallel would fight over.
+	m.PluginAttr.Prometheus.ExportAddr = config.Listen{IP: "127.0.0.1"}
+	m.APISIX.Status.Listen = config.Listen{IP: "127.0.0.1"}
 }
 
 // WriteFile writes content to path through a temporary file and a rename,

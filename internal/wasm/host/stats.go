@@ -39,3 +39,33 @@ func (p *Plugin) NetworkStats() NetworkStats {
 		HTTPCallsPending:   p.calls.pending.Load(),
 	}
 }
+
+// SlotState is one instance-pool slot as a metrics scrape sees it.
+type SlotState struct {
+	// Busy: a callback (or an instantiation) holds the slot; Live and
+	// Memory are then unknown.
+	Busy bool
+	// Live: the slot has an instance (else the next request creates one).
+	Live bool
+	// Memory is the live instance's linear memory size in bytes.
+	Memory uint32
+}
+
+// InstanceStates reports every slot of the pool without waiting for a
+// running callback: such a slot is Busy. For metrics scrapes.
+func (p *Plugin) InstanceStates() []SlotState {
+	slots := p.eng.Slots()
+	out := make([]SlotState, len(slots))
+	for i, s := range slots {
+		inst, ok := s.TryLockExisting()
+		if !ok {
+			out[i].Busy = true
+			continue
+		}
+		if inst != nil {
+			out[i].Live, out[i].Memory = true, inst.MemorySize()
+		}
+		s.Unlock()
+	}
+	return out
+}
