@@ -40,11 +40,13 @@ type fakePlugin struct {
 	name   string
 	states []host.SlotState
 	ms     []host.Metric
+	net    host.NetworkStats
 }
 
 func (f *fakePlugin) Name() string                     { return f.name }
 func (f *fakePlugin) InstanceStates() []host.SlotState { return f.states }
 func (f *fakePlugin) Metrics() []host.Metric           { return f.ms }
+func (f *fakePlugin) NetworkStats() host.NetworkStats  { return f.net }
 
 // TestCustomMetricsMerge: the same stat from two plugins is added up (one
 // stats store, as in Envoy); a family gets the union of its label names;
@@ -57,7 +59,9 @@ func TestCustomMetricsMerge(t *testing.T) {
 			{Name: "hits", Type: abi.MetricCounter, Value: 1},
 			{Name: "size", Type: abi.MetricHistogram, Count: 2, Sum: 10},
 		}},
-		&fakePlugin{name: "b", states: []host.SlotState{{Live: true, Memory: 131072}}, ms: []host.Metric{
+		&fakePlugin{name: "b", states: []host.SlotState{{Live: true, Memory: 131072}}, net: host.NetworkStats{
+			Refused: map[string]uint64{"http_call": 5, "sock_connect": 2}, HTTPCallsOverLimit: 3, HTTPCallsPending: 1,
+		}, ms: []host.Metric{
 			{Name: "hits.route=1", Type: abi.MetricCounter, Value: 4},
 			{Name: "size", Type: abi.MetricGauge, Value: 99}, // another type: dropped
 		}},
@@ -84,18 +88,23 @@ func TestCustomMetricsMerge(t *testing.T) {
 		}
 	}
 	for key, want := range map[string]string{
-		"wasmcustom_hits,route=1":                      "7",
-		"wasmcustom_hits,route=":                       "1",
-		"wasmcustom_size":                              "2 10 0", // only +Inf (implicit)
-		"heimdall_wasm_instances,plugin=a,state=idle":  "1",
-		"heimdall_wasm_instances,plugin=a,state=empty": "1",
-		"heimdall_wasm_instances,plugin=a,state=busy":  "0",
-		"heimdall_wasm_instances,plugin=b,state=idle":  "1",
-		"heimdall_wasm_instances,plugin=b,state=empty": "0",
-		"heimdall_wasm_memory_bytes,plugin=a,slot=0":   "65536",
-		"heimdall_wasm_memory_bytes,plugin=b,slot=0":   "131072",
-		"heimdall_wasm_memory_bytes_total,plugin=a":    "65536",
-		"heimdall_wasm_pool_slots,plugin=a":            "2",
+		"wasmcustom_hits,route=1":                                       "7",
+		"wasmcustom_hits,route=":                                        "1",
+		"wasmcustom_size":                                               "2 10 0", // only +Inf (implicit)
+		"heimdall_wasm_instances,plugin=a,state=idle":                   "1",
+		"heimdall_wasm_instances,plugin=a,state=empty":                  "1",
+		"heimdall_wasm_instances,plugin=a,state=busy":                   "0",
+		"heimdall_wasm_instances,plugin=b,state=idle":                   "1",
+		"heimdall_wasm_instances,plugin=b,state=empty":                  "0",
+		"heimdall_wasm_memory_bytes,plugin=a,slot=0":                    "65536",
+		"heimdall_wasm_memory_bytes,plugin=b,slot=0":                    "131072",
+		"heimdall_wasm_memory_bytes_total,plugin=a":                     "65536",
+		"heimdall_wasm_pool_slots,plugin=a":                             "2",
+		"heimdall_wasm_network_refusals_total,op=http_call,plugin=b":    "5",
+		"heimdall_wasm_network_refusals_total,op=sock_connect,plugin=b": "2",
+		"heimdall_wasm_http_calls_over_limit_total,plugin=b":            "3",
+		"heimdall_wasm_http_calls_pending,plugin=b":                     "1",
+		"heimdall_wasm_http_calls_pending,plugin=a":                     "0",
 	} {
 		if got[key] != want {
 			t.Errorf("%s = %q, want %q", key, got[key], want)

@@ -18,6 +18,8 @@ type Plugin interface {
 	InstanceStates() []host.SlotState
 	// Metrics are the plugin-defined metrics (proxy_define_metric).
 	Metrics() []host.Metric
+	// NetworkStats counts what the plugin's outbound policy refused.
+	NetworkStats() host.NetworkStats
 }
 
 var _ Plugin = (*host.Plugin)(nil)
@@ -55,6 +57,9 @@ var (
 	descInstances = prometheus.NewDesc("heimdall_wasm_instances",
 		"Wasm instance pool slots of a plugin by state: busy (running a callback), idle (an instance waiting for work) or empty (no instance; created on next use)",
 		[]string{"plugin", "state"}, nil)
+	descRefusals = prometheus.NewDesc("heimdall_wasm_network_refusals_total",
+		"Outbound calls of a plugin refused by its network policy, by operation (http_call, redis_init, redis_call, sock_connect, ...)",
+		[]string{"plugin", "op"}, nil)
 	descMemory = prometheus.NewDesc("heimdall_wasm_memory_bytes",
 		"Linear memory size of each live wasm instance, by pool slot (for a busy slot, as last seen idle)",
 		[]string{"plugin", "slot"}, nil)
@@ -66,6 +71,10 @@ var (
 			prometheus.GaugeValue, func(_ Plugin, ss []slotView) float64 { return float64(sumMem(ss)) }},
 		{prometheus.NewDesc("heimdall_wasm_memory_bytes_max", "Largest linear memory of one live instance of a plugin", []string{"plugin"}, nil),
 			prometheus.GaugeValue, func(_ Plugin, ss []slotView) float64 { return float64(maxMem(ss)) }},
+		{prometheus.NewDesc("heimdall_wasm_http_calls_pending", "proxy_http_calls of a plugin waiting for their answer", []string{"plugin"}, nil),
+			prometheus.GaugeValue, func(p Plugin, _ []slotView) float64 { return float64(p.NetworkStats().HTTPCallsPending) }},
+		{prometheus.NewDesc("heimdall_wasm_http_calls_over_limit_total", "proxy_http_calls of a plugin refused because network.max_pending_http_calls were waiting", []string{"plugin"}, nil),
+			prometheus.CounterValue, func(p Plugin, _ []slotView) float64 { return float64(p.NetworkStats().HTTPCallsOverLimit) }},
 	}
 )
 
@@ -123,6 +132,9 @@ func (c *wasmCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(empty), name, "empty")
 		for _, s := range pluginStats {
 			ch <- prometheus.MustNewConstMetric(s.desc, s.typ, s.read(p, views), name)
+		}
+		for op, n := range p.NetworkStats().Refused {
+			ch <- prometheus.MustNewConstMetric(descRefusals, prometheus.CounterValue, float64(n), name, op)
 		}
 		for _, x := range p.Metrics() {
 			custom.add(x)
