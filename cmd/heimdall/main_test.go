@@ -245,3 +245,34 @@ func TestREADMEConfigValidates(t *testing.T) {
 		t.Fatalf("README examples do not validate (exit %d):\n%s%s", code, out, errOut)
 	}
 }
+
+func TestPluginInspect(t *testing.T) {
+	ok := wasmbuild.MustBuild(t, "plugins/headers")
+	code, out, errOut := runCmd("plugin", "inspect", ok, "--json")
+	if code != 0 || !strings.Contains(out, `"loadable": true`) {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	// A module importing a function Heimdall does not have: exit 1, the
+	// reason first on both streams.
+	bad := filepath.Join(t.TempDir(), "bad.wasm")
+	b, err := os.ReadFile(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rename one import in place (same length): proxy_log -> proxy_xog.
+	i := bytes.Index(b, []byte("\x09proxy_log"))
+	if i < 0 {
+		t.Fatal("no proxy_log import in the headers plugin")
+	}
+	b = bytes.Clone(b)
+	copy(b[i+1:], "proxy_xog")
+	os.WriteFile(bad, b, 0o644)
+	code, out, errOut = runCmd("plugin", "inspect", bad)
+	if code != 1 || !strings.HasPrefix(out, bad+": CANNOT LOAD in Heimdall: imports unknown function env.proxy_xog") ||
+		!strings.Contains(errOut, "cannot load in Heimdall: imports unknown function env.proxy_xog") {
+		t.Fatalf("exit %d\nstdout: %.300s\nstderr: %s", code, out, errOut)
+	}
+	if code, _, _ := runCmd("plugin", "inspect"); code != 2 {
+		t.Fatalf("no file: exit %d", code)
+	}
+}
