@@ -31,3 +31,15 @@ func WASIFunctions(ctx context.Context) (map[string]Signature, error) {
 	}
 	return out, nil
 }
+
+// Name is the function's export name ("" for the zero Function), for
+// traces; it is looked up on each call, not on the hot path.
+func (f Function) Name() string {
+	if f.f == nil {
+		return ""
+	}
+	if names := f.f.Definition().ExportNames(); len(names) > 0 {
+		return names[0]
+	}
+	return f.f.Definition().Name()
+}

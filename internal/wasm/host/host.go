@@ -84,6 +84,9 @@ type PluginConfig struct {
 	// colon, else the call fails with BadArgument (as Envoy for an
 	// unknown cluster).
 	Upstreams func(name string) (addr string, ok bool)
+	// Trace, when set, receives every host call and callback, decoded
+	// (heimdall plugin run --trace); nil costs nothing.
+	Trace Tracer
 }
 
 // Plugin is one loaded wasm plugin: the compiled module and its instances.
