@@ -276,3 +276,48 @@ func TestPluginInspect(t *testing.T) {
 		t.Fatalf("no file: exit %d", code)
 	}
 }
+
+func TestPluginRun(t *testing.T) {
+	wasm := wasmbuild.MustBuild(t, "plugins/heimdall")
+	dir := t.TempDir()
+	req := filepath.Join(dir, "req.http")
+	os.WriteFile(req, []byte("POST /post HTTP/1.1\nHost: example.com\n\nhello"), 0o644)
+	resp := filepath.Join(dir, "resp.http")
+	os.WriteFile(resp, []byte("HTTP/1.1 200 OK\nContent-Type: text/plain\n\nfrom upstream"), 0o644)
+	code, out, errOut := runCmd("plugin", "run", wasm, "--request", req, "--response", resp, "--trace")
+	for _, want := range []string{
+		"info #request_header 2 -> :path: /post\n  | proxy_log(info, \"#request_header 2 -> :path: /post\") -> Ok",
+		"info #request_body 2 -> hello",
+		"=== request to the upstream\nPOST /post HTTP/1.1\nHost: example.com\n",
+		"=== response to the client\nHTTP/1.1 200 OK\n",
+		"\n\nfrom upstream\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if code != 0 || t.Failed() {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+
+	// curl-like flags, and a local response: exit 3.
+	auth := wasmbuild.MustBuild(t, "plugins/auth")
+	code, out, errOut = runCmd("plugin", "run", auth, "--conf", `{"keys": ["k"]}`, "-H", "X-Api-Key: wrong", "/r")
+	if code != 3 || !strings.Contains(out, "HTTP/1.1 403 Forbidden") || !strings.Contains(out, "(not sent: the plugin answered locally)") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	// --conf @file; a configuration the plugin rejects is a failure.
+	conf := filepath.Join(dir, "conf.json")
+	os.WriteFile(conf, []byte(`{"keys": 7}`), 0o644)
+	code, out, errOut = runCmd("plugin", "run", auth, "--conf", "@"+conf)
+	if code != 1 || !strings.Contains(out, "plugin rejected its configuration") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	// Bad input names the file and line.
+	bad := filepath.Join(dir, "bad.http")
+	os.WriteFile(bad, []byte("GET / HTTP/1.1\nnot a header\n\n"), 0o644)
+	code, _, errOut = runCmd("plugin", "run", wasm, "--request", bad)
+	if code != 1 || !strings.Contains(errOut, bad+":2: \"not a header\" is not a header line") {
+		t.Fatalf("exit %d stderr: %s", code, errOut)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/heimdallgw/heimdall/internal/plugintool"
 )
@@ -30,6 +31,8 @@ func cmdPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	switch args[0] {
 	case "inspect":
 		return cmdPluginInspect(ctx, args[1:], stdout, stderr)
+	case "run":
+		return cmdPluginRun(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, pluginUsage)
 		return 0
@@ -95,4 +98,113 @@ func cmdPluginInspect(ctx context.Context, args []string, stdout, stderr io.Writ
 		return 1
 	}
 	return 0
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ", ") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// readArg is a flag value that is either the text itself or @file.
+func readArg(v string) ([]byte, error) {
+	if name, ok := strings.CutPrefix(v, "@"); ok {
+		return os.ReadFile(name)
+	}
+	return []byte(v), nil
+}
+
+func cmdPluginRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("plugin run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	conf := fs.String("conf", "", "plugin configuration: the text, or @file")
+	var requests, headers, network stringList
+	fs.Var(&requests, "request", "HTTP/1.1 request message file (repeatable: requests run in order)")
+	method := fs.String("X", "", "request method (without --request; default GET, POST with -d)")
+	fs.Var(&headers, "H", "request header 'Name: value' (repeatable; without --request)")
+	data := fs.String("d", "", "request body: the text, or @file (without --request)")
+	response := fs.String("response", "", "canned upstream response: an HTTP/1.1 message file")
+	upstreamURL := fs.String("upstream", "", "a real upstream (http://host:port or https://host:port) instead of --response")
+	fs.Var(&network, "network", "socket allow-list entry for the plugin, as config.yaml network.allow (repeatable or comma-separated)")
+	ticks := fs.Int("ticks", 0, "wait for this many proxy_on_tick calls after the requests")
+	trace := fs.Bool("trace", false, "print every host call (decoded) and every callback (with its duration)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: heimdall plugin run FILE.wasm [--conf STRING|@file] [--request req.http | -X M -H 'K: V' -d BODY [PATH]] [--response resp.http | --upstream URL] [--network allow-list] [--ticks N] [--trace]")
+		fmt.Fprintln(stderr, "exit status: 0 the request reached the upstream; 1 a callback trapped (or the run failed); 3 the plugin answered locally")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		fs.Usage()
+		return 2
+	}
+	o := plugintool.RunOptions{File: pos[0], Ticks: *ticks, Trace: *trace, LogLevel: -4}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "heimdall plugin run: %v\n", err)
+		return 1
+	}
+	if o.Wasm, err = os.ReadFile(pos[0]); err != nil {
+		return fail(err)
+	}
+	if *conf != "" {
+		if o.Conf, err = readArg(*conf); err != nil {
+			return fail(fmt.Errorf("--conf: %w", err))
+		}
+	}
+	switch {
+	case len(requests) > 0:
+		if *method != "" || len(headers) > 0 || *data != "" || len(pos) > 1 {
+			return fail(fmt.Errorf("--request and -X/-H/-d/PATH exclude each other"))
+		}
+		for _, r := range requests {
+			b, err := os.ReadFile(r)
+			if err != nil {
+				return fail(fmt.Errorf("--request: %w", err))
+			}
+			o.Requests = append(o.Requests, b)
+			o.RequestNames = append(o.RequestNames, r)
+		}
+	default:
+		path := "/"
+		if len(pos) > 1 {
+			path = pos[1]
+		}
+		var body []byte
+		if *data != "" {
+			if body, err = readArg(*data); err != nil {
+				return fail(fmt.Errorf("-d: %w", err))
+			}
+		}
+		rq, err := plugintool.BuildRequest(*method, path, headers, body)
+		if err != nil {
+			return fail(err)
+		}
+		o.Requests = [][]byte{rq}
+	}
+	if *response != "" && *upstreamURL != "" {
+		return fail(fmt.Errorf("--response and --upstream exclude each other"))
+	}
+	if *response != "" {
+		if o.Response, err = os.ReadFile(*response); err != nil {
+			return fail(fmt.Errorf("--response: %w", err))
+		}
+	}
+	o.Upstream = *upstreamURL
+	for _, n := range network {
+		for _, e := range strings.Split(n, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				o.Network = append(o.Network, e)
+			}
+		}
+	}
+	o.Progress = progress(stderr)
+	r, err := plugintool.Run(ctx, o)
+	if err != nil {
+		return fail(err)
+	}
+	r.Write(stdout)
+	return r.ExitCode()
 }

@@ -22,6 +22,8 @@ type Tracer interface {
 	// HostCall reports one env host function call: args and result are
 	// decoded (header maps as pairs, buffers quoted, statuses by name).
 	HostCall(contextID uint32, name, args string, status abi.Status, result string)
+	// CallbackStart reports a callback into the guest about to run.
+	CallbackStart(contextID uint32, name string, args []uint64)
 	// Callback reports one callback into the guest and how long it ran;
 	// err is the trap, if any.
 	Callback(contextID uint32, name string, args []uint64, result uint64, d time.Duration, err error)
@@ -255,6 +257,15 @@ func (v *vm) describe(name string, a []uint64, st abi.Status) (args, result stri
 		parts[i] = strconv.FormatUint(x, 10)
 	}
 	return strings.Join(parts, ", "), ""
+}
+
+func (v *vm) traceStart(fn engine.Function, c *hctx, args []uint64) time.Time {
+	var id uint32
+	if c != nil {
+		id = c.id
+	}
+	v.p.cfg.Trace.CallbackStart(id, fn.Name(), args)
+	return time.Now()
 }
 
 func (v *vm) traceCallback(fn engine.Function, c *hctx, args []uint64, start time.Time, err error) {

@@ -26,6 +26,8 @@ func (r *recTracer) HostCall(id uint32, name, args string, st abi.Status, res st
 	r.lines = append(r.lines, "call "+name+"("+args+") "+st.String()+" "+res)
 }
 
+func (r *recTracer) CallbackStart(uint32, string, []uint64) {}
+
 func (r *recTracer) Callback(id uint32, name string, args []uint64, res uint64, d time.Duration, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -98,4 +100,5 @@ func BenchmarkTraceOn(b *testing.B) {
 type discardTracer struct{}
 
 func (discardTracer) HostCall(uint32, string, string, abi.Status, string)             {}
+func (discardTracer) CallbackStart(uint32, string, []uint64)                          {}
 func (discardTracer) Callback(uint32, string, []uint64, uint64, time.Duration, error) {}

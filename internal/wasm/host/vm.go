@@ -266,7 +266,7 @@ func (v *vm) call(fn engine.Function, c *hctx, args ...uint64) (uint64, error) {
 	v.cur, v.active = c, c
 	var start time.Time
 	if v.p.cfg.Trace != nil {
-		start = time.Now()
+		start = v.traceStart(fn, c, args)
 	}
 	err := v.inst.Call(fn, v.stack[:max(fn.ParamCount(), fn.ResultCount(), 1)])
 	v.cur, v.active = prevCur, prevActive
