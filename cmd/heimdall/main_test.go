@@ -321,3 +321,17 @@ func TestPluginRun(t *testing.T) {
 		t.Fatalf("exit %d stderr: %s", code, errOut)
 	}
 }
+
+func TestPluginTest(t *testing.T) {
+	wasm := wasmbuild.MustBuild(t, "plugins/auth")
+	cases := "../../internal/plugintool/testdata/cases/"
+	code, out, errOut := runCmd("plugin", "test", wasm, cases+"auth.yaml")
+	if code != 0 || !strings.HasSuffix(out, "PASS: 4 cases\n") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	code, out, errOut = runCmd("plugin", "test", wasm, cases+"auth-failing.yaml")
+	if code != 1 || !strings.Contains(out, "FAIL  wrong status and body") || !strings.Contains(out, "status: got 401, want 200") ||
+		!strings.HasSuffix(out, "FAIL: 1 of 2 cases\n") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+}

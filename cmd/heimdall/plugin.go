@@ -33,6 +33,8 @@ func cmdPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return cmdPluginInspect(ctx, args[1:], stdout, stderr)
 	case "run":
 		return cmdPluginRun(ctx, args[1:], stdout, stderr)
+	case "test":
+		return cmdPluginTest(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, pluginUsage)
 		return 0
@@ -207,4 +209,50 @@ func cmdPluginRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	r.Write(stdout)
 	return r.ExitCode()
+}
+
+func cmdPluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("plugin test", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	update := fs.Bool("update", false, "rewrite the cases' golden files instead of comparing")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: heimdall plugin test FILE.wasm CASES.yaml [--update]")
+		fmt.Fprintln(stderr, "exit status: 0 every case passed; 1 a case failed (the differences are printed) or the run failed")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) != 2 {
+		fs.Usage()
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "heimdall plugin test: %v\n", err)
+		return 1
+	}
+	cs, err := plugintool.LoadCases(pos[1])
+	if err != nil {
+		return fail(err)
+	}
+	wasm, err := os.ReadFile(pos[0])
+	if err != nil {
+		return fail(err)
+	}
+	r, err := plugintool.Load(ctx, plugintool.RunOptions{File: pos[0], Wasm: wasm, LogLevel: -4, Progress: progress(stderr)})
+	if err != nil {
+		return fail(err)
+	}
+	defer r.Close(ctx)
+	failed, err := plugintool.RunCases(ctx, r, cs, plugintool.TestOptions{Update: *update}, stdout)
+	if err != nil {
+		return fail(err)
+	}
+	if failed > 0 {
+		fmt.Fprintf(stdout, "FAIL: %d of %d cases\n", failed, len(cs.Cases))
+		return 1
+	}
+	fmt.Fprintf(stdout, "PASS: %d cases\n", len(cs.Cases))
+	return 0
 }

@@ -33,12 +33,12 @@ func Diff(want, got string) string {
 			fmt.Fprintf(&out, "  %s\n", a[i])
 			i++
 			j++
-		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
-			fmt.Fprintf(&out, "+ %s\n", b[j])
-			j++
-		default:
+		case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
 			fmt.Fprintf(&out, "- %s\n", a[i])
 			i++
+		default:
+			fmt.Fprintf(&out, "+ %s\n", b[j])
+			j++
 		}
 	}
 	return out.String()

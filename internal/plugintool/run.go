@@ -149,10 +149,58 @@ func writeWire(w io.Writer, msg []byte) {
 // gateway), configures it, sends the requests through the real proxy and
 // HTTP server on a loopback port to a recording upstream, then closes
 // everything (on_done, on_delete) and returns what happened.
-func Run(ctx context.Context, o RunOptions) (_ *RunResult, err error) {
+func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
+	r, err := Load(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close(ctx)
+	return r.Run(ctx, o)
+}
+
+// Runner is a plugin loaded for runs: several cases share its compiled
+// module and instance (as routes share a plugin in the gateway).
+type Runner struct {
+	name string
+	p    *host.Plugin
+	ev   *events
+	tr   *runTracer
+	log  *slog.Logger
+}
+
+// Load compiles and loads the plugin of o (Name, File, Wasm, Network,
+// Trace, LogLevel, CacheDir, Progress).
+func Load(ctx context.Context, o RunOptions) (*Runner, error) {
 	if o.Name == "" {
 		o.Name = strings.TrimSuffix(filepath.Base(o.File), filepath.Ext(o.File))
 	}
+	ev := &events{trace: o.Trace}
+	r := &Runner{name: o.Name, ev: ev, tr: &runTracer{ev: ev, ticked: make(chan struct{}, 1)}}
+	r.log = slog.New(&eventHandler{ev: ev, level: o.LogLevel})
+	policy := sockets.Policy{Allow: o.Network, DNS: len(o.Network) > 0}
+	ext, err := sockets.New(ctx, sockets.Options{Plugin: o.Name, Policy: policy, Logger: r.log})
+	if err != nil {
+		return nil, fmt.Errorf("--network: %w", err)
+	}
+	err = Compiling(o.Progress, o.Name, len(o.Wasm), func() (err error) {
+		r.p, err = host.Load(ctx, host.PluginConfig{
+			Name: o.Name, Wasm: o.Wasm, PoolSize: 1, CacheDir: o.CacheDir,
+			Extensions: []engine.Extension{ext}, Trace: r.tr,
+		}, r.log)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Close releases the plugin.
+func (r *Runner) Close(ctx context.Context) error { return r.p.Close(context.WithoutCancel(ctx)) }
+
+// Run runs one case: o's Conf, Requests (RequestNames), Response or
+// Upstream, and Ticks; the other fields were Load's.
+func (r *Runner) Run(ctx context.Context, o RunOptions) (_ *RunResult, err error) {
 	if len(o.Requests) == 0 {
 		o.Requests = [][]byte{[]byte("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")}
 	}
@@ -189,29 +237,11 @@ func Run(ctx context.Context, o RunOptions) (_ *RunResult, err error) {
 		canned = []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 	}
 
+	ev, tr, log := r.ev, r.tr, r.log
+	ev.reset()
+	tr.reset()
 	res := &RunResult{}
-	ev := &events{trace: o.Trace}
-	log := slog.New(&eventHandler{ev: ev, level: o.LogLevel})
-	tr := &runTracer{ev: ev, ticked: make(chan struct{}, 1)}
-
-	policy := sockets.Policy{Allow: o.Network, DNS: len(o.Network) > 0}
-	ext, err := sockets.New(ctx, sockets.Options{Plugin: o.Name, Policy: policy, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("--network: %w", err)
-	}
-	var p *host.Plugin
-	err = Compiling(o.Progress, o.Name, len(o.Wasm), func() (err error) {
-		p, err = host.Load(ctx, host.PluginConfig{
-			Name: o.Name, Wasm: o.Wasm, PoolSize: 1, CacheDir: o.CacheDir,
-			Extensions: []engine.Extension{ext}, Trace: tr,
-		}, log)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer p.Close(context.WithoutCancel(ctx))
-	f, err := p.NewFactory(ctx, "plugin-run", o.Conf)
+	f, err := r.p.NewFactory(ctx, "plugin-run", o.Conf)
 	if err != nil {
 		res.Events = ev.lines()
 		res.Trap = tr.trapText()
@@ -461,6 +491,12 @@ func (e *events) add(s string) {
 	e.l = append(e.l, s)
 }
 
+func (e *events) reset() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.l, e.depth = nil, 0
+}
+
 func (e *events) lines() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -591,6 +627,13 @@ func (t *runTracer) Callback(id uint32, name string, args []uint64, result uint6
 		out = "trap: " + err.Error()
 	}
 	t.ev.add(fmt.Sprintf("  %s< %s = %s (%s)", strings.Repeat("  ", t.depth()), name, out, d.Round(time.Microsecond)))
+}
+
+func (t *runTracer) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.trap, t.ticks, t.period = "", 0, 0
+	t.local.Store(false)
 }
 
 func (t *runTracer) trapText() string {

@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -14,25 +13,6 @@ import (
 
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
-
-// runVolatile are the parts of a run that differ between runs: ports,
-// dates, durations, paths of the build.
-var runVolatile = []struct {
-	re   *regexp.Regexp
-	repl string
-}{
-	{regexp.MustCompile(`(?i)(x-forwarded-port"?:? "?)\d+`), "${1}PORT"},
-	{regexp.MustCompile(`127\.0\.0\.1:\d+`), "127.0.0.1:PORT"},
-	{regexp.MustCompile(`(?m)^Date: .*$`), "Date: DATE"},
-	{regexp.MustCompile(`\(\d+(\.\d+)?(ns|µs|ms|s)\)`), "(D)"},
-}
-
-func normaliseRun(s string) string {
-	for _, v := range runVolatile {
-		s = v.re.ReplaceAllString(s, v.repl)
-	}
-	return s
-}
 
 func readWasm(t *testing.T, path string) []byte {
 	t.Helper()
@@ -100,7 +80,7 @@ func TestRunGolden(t *testing.T) {
 			if got := r.ExitCode(); got != tt.exit {
 				t.Errorf("exit %d, want %d\n%s", got, tt.exit, buf.String())
 			}
-			golden(t, filepath.Join("testdata", "run", tt.name+".golden"), normaliseRun(buf.String()))
+			golden(t, filepath.Join("testdata", "run", tt.name+".golden"), NormaliseOutput(buf.String()))
 		})
 	}
 }
