@@ -335,3 +335,15 @@ func TestPluginTest(t *testing.T) {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 }
+
+func TestPluginNew(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "p")
+	code, out, errOut := runCmd("plugin", "new", "demo", "--dir", dir, "--sdk", "../..")
+	if code != 0 || !strings.Contains(out, "wrote "+filepath.Join(dir, "CASES.yaml")) {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	code, _, errOut = runCmd("plugin", "new", "demo", "--dir", dir)
+	if code != 1 || !strings.Contains(errOut, "is not empty") {
+		t.Fatalf("exit %d stderr %s", code, errOut)
+	}
+}

@@ -18,7 +18,7 @@ commands:
   inspect FILE.wasm [--json]   what the plugin imports and exports; whether it loads here (exit 1 if not)
   run FILE.wasm [flags]        run the plugin's whole lifecycle on one request, offline
   test FILE.wasm CASES.yaml    run table-driven cases; exit 1 with a diff on a mismatch
-  new NAME [--dir DIR]         scaffold a Go plugin with Heimdall's SDK
+  new NAME [--dir DIR]         scaffold a Go plugin with Heimdall's SDK (main.go, a proxytest test, README, CASES.yaml, Makefile)
 
 Run 'heimdall plugin <command> -h' for the flags of a command.
 `
@@ -35,6 +35,8 @@ func cmdPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return cmdPluginRun(ctx, args[1:], stdout, stderr)
 	case "test":
 		return cmdPluginTest(ctx, args[1:], stdout, stderr)
+	case "new":
+		return cmdPluginNew(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, pluginUsage)
 		return 0
@@ -254,5 +256,38 @@ func cmdPluginTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return 1
 	}
 	fmt.Fprintf(stdout, "PASS: %d cases\n", len(cs.Cases))
+	return 0
+}
+
+func cmdPluginNew(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("plugin new", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "where to write the plugin (default ./NAME)")
+	sdk := fs.String("sdk", "", "a Heimdall checkout, for go.mod's replace directive (outside Heimdall's module)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: heimdall plugin new NAME [--dir DIR] [--sdk HEIMDALL_CHECKOUT]")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return 2
+	}
+	files, err := plugintool.New(plugintool.NewOptions{Name: pos[0], Dir: *dir, SDK: *sdk})
+	if err != nil {
+		fmt.Fprintf(stderr, "heimdall plugin new: %v\n", err)
+		return 1
+	}
+	for _, f := range files {
+		fmt.Fprintf(stdout, "wrote %s\n", f)
+	}
+	d := *dir
+	if d == "" {
+		d = pos[0]
+	}
+	fmt.Fprintf(stdout, "\nnext: cd %s && make && heimdall plugin run %s.wasm --trace /\n", d, pos[0])
 	return 0
 }
