@@ -347,3 +347,45 @@ func TestPluginNew(t *testing.T) {
 		t.Fatalf("exit %d stderr %s", code, errOut)
 	}
 }
+
+func TestValidateCompilesAndConfigures(t *testing.T) {
+	auth := wasmbuild.MustBuild(t, "plugins/auth")
+	dir := t.TempDir()
+	write := func(name, s string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("config.yaml", fmt.Sprintf("apisix:\n  node_listen: 9080\nheimdall:\n  wasm_cache_dir: %q\nwasm:\n  plugins:\n    - name: auth\n      priority: 1\n      file: %s\n", t.TempDir(), auth))
+	write("apisix.yaml", `routes:
+  - id: good
+    uri: /a
+    upstream: {nodes: {"127.0.0.1:1": 1}}
+    plugins:
+      auth: {conf: {"keys": ["k"]}}
+  - id: bad
+    uri: /b
+    upstream: {nodes: {"127.0.0.1:1": 1}}
+    plugins:
+      auth: {conf: {"keys": "not a list"}}
+#END
+`)
+	code, out, errOut := runCmd("validate", "-c", filepath.Join(dir, "config.yaml"))
+	if code != 1 || !strings.Contains(errOut, "apisix.yaml:7:5: route bad: plugin auth: wasm plugin auth: plugin rejected its configuration") ||
+		strings.Contains(errOut, "route good") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	// --no-wasm only checks that the file exists.
+	code, out, errOut = runCmd("validate", "--no-wasm", "-c", filepath.Join(dir, "config.yaml"))
+	if code != 0 || !strings.Contains(out, "not compiled: --no-wasm") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	// A file that is not a plugin: the compile error names it.
+	write("junk.wasm", "not wasm")
+	write("config.yaml", fmt.Sprintf("apisix:\n  node_listen: 9080\nwasm:\n  plugins:\n    - name: junk\n      priority: 1\n      file: %s\n", filepath.Join(dir, "junk.wasm")))
+	write("apisix.yaml", "routes: []\n#END\n")
+	code, out, errOut = runCmd("validate", "-c", filepath.Join(dir, "config.yaml"))
+	if code != 1 || !strings.Contains(errOut, "config.yaml:5:7: wasm.plugins[0] junk: ") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+}
