@@ -234,10 +234,14 @@ func TestREADMEConfigValidates(t *testing.T) {
 		t.Fatalf("README has %d yaml blocks, want config.yaml and apisix.yaml", len(blocks))
 	}
 	dir := filepath.Join(t.TempDir(), "conf")
-	// validate checks that plugin files exist (it does not compile them):
-	// the example's ../build/plugins/heimdall.wasm.
+	// validate compiles and configures the plugins: the example's
+	// ../build/plugins/heimdall.wasm is the real one, so its conf is checked too.
+	wasm, err := os.ReadFile(wasmbuild.MustBuild(t, "plugins/heimdall"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	os.MkdirAll(filepath.Join(dir, "..", "build", "plugins"), 0o755)
-	os.WriteFile(filepath.Join(dir, "..", "build", "plugins", "heimdall.wasm"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "..", "build", "plugins", "heimdall.wasm"), wasm, 0o644)
 	os.MkdirAll(dir, 0o755)
 	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(blocks[0]), 0o644)
 	os.WriteFile(filepath.Join(dir, "apisix.yaml"), []byte(blocks[1]), 0o644)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -93,7 +92,7 @@ func cmdPluginInspect(ctx context.Context, args []string, stdout, stderr io.Writ
 	} else {
 		err = r.WriteText(stdout)
 	}
-	if err != nil && !errors.Is(err, plugintool.ErrCannotLoad) {
+	if err != nil {
 		fmt.Fprintf(stderr, "heimdall plugin inspect: %v\n", err)
 		return 1
 	}

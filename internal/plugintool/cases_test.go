@@ -13,7 +13,7 @@ import (
 
 func loadRunner(t *testing.T, name, pkg string) *Runner {
 	t.Helper()
-	r, err := Load(context.Background(), RunOptions{Name: name, Wasm: readWasm(t, wasmbuild.MustBuild(t, pkg))})
+	r, err := Load(context.Background(), RunOptions{Name: name, Wasm: readWasm(t, wasmbuild.MustBuild(t, pkg)), CacheDir: testCacheDir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -350,10 +349,6 @@ func sigString(params, results []engine.ValueType) string {
 	}
 	return t.String()
 }
-
-// ErrCannotLoad is returned (wrapped) by WriteInspect when the plugin
-// cannot load here.
-var ErrCannotLoad = errors.New("plugin cannot load in Heimdall")
 
 // WriteJSON writes r as indented JSON.
 func (r *Report) WriteJSON(w io.Writer) error {

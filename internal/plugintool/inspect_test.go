@@ -19,6 +19,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
+// testCacheDir is the compilation cache of these tests: shared by runs
+// (compiling the plugins each time would be slow), out of the user's.
+var testCacheDir = filepath.Join(os.TempDir(), "heimdall-plugintool-test-cache")
+
 // testPlugin is a plugin the golden tests cover.
 type testPlugin struct {
 	name string
@@ -107,7 +111,7 @@ func TestInspectGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := host.Load(context.Background(), host.PluginConfig{Name: tp.name, Wasm: wasm, PoolSize: 1, Extensions: []engine.Extension{ext}}, nil)
+			p, err := host.Load(context.Background(), host.PluginConfig{Name: tp.name, Wasm: wasm, PoolSize: 1, CacheDir: testCacheDir, Extensions: []engine.Extension{ext}}, nil)
 			if err != nil {
 				t.Fatalf("inspect says loadable=%v, Load: %v", r.Loadable, err)
 			}

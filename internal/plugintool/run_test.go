@@ -70,7 +70,7 @@ func TestRunGolden(t *testing.T) {
 			o := tt.o
 			o.Name = strings.SplitN(tt.name, "-", 2)[0]
 			o.Wasm = readWasm(t, path)
-			o.CacheDir = filepath.Join(os.TempDir(), "heimdall-plugintool-test-cache")
+			o.CacheDir = testCacheDir
 			r, err := Run(context.Background(), o)
 			if err != nil {
 				t.Fatal(err)
@@ -89,7 +89,7 @@ func TestRunGolden(t *testing.T) {
 // #request_header lines and the host calls that produced them.
 func TestRunTraceShowsRequestHeaderCalls(t *testing.T) {
 	r, err := Run(context.Background(), RunOptions{
-		Name: "heimdall", Wasm: readWasm(t, wasmbuild.MustBuild(t, "plugins/heimdall")), Trace: true,
+		Name: "heimdall", Wasm: readWasm(t, wasmbuild.MustBuild(t, "plugins/heimdall")), Trace: true, CacheDir: testCacheDir,
 		Requests: [][]byte{[]byte("GET /p HTTP/1.1\nHost: h\nX-Hello: world\n\n")},
 	})
 	if err != nil {
@@ -111,7 +111,7 @@ func TestRunTraceShowsRequestHeaderCalls(t *testing.T) {
 
 func TestRunTrap(t *testing.T) {
 	r, err := Run(context.Background(), RunOptions{
-		Name: "conformance", Wasm: readWasm(t, wasmbuild.MustBuild(t, "internal/wasm/host/testdata/conformance")),
+		Name: "conformance", Wasm: readWasm(t, wasmbuild.MustBuild(t, "internal/wasm/host/testdata/conformance")), CacheDir: testCacheDir,
 		Requests: [][]byte{[]byte("GET /x HTTP/1.1\nHost: h\nX-Test: trap\n\n")},
 	})
 	if err != nil {
@@ -125,7 +125,7 @@ func TestRunTrap(t *testing.T) {
 
 func TestRunTicks(t *testing.T) {
 	wasm := readWasm(t, wasmbuild.MustBuild(t, "internal/wasm/host/testdata/conformance"))
-	r, err := Run(context.Background(), RunOptions{Name: "conformance", Wasm: wasm, Conf: []byte("tick"), Ticks: 3, Trace: true})
+	r, err := Run(context.Background(), RunOptions{Name: "conformance", Wasm: wasm, Conf: []byte("tick"), Ticks: 3, Trace: true, CacheDir: testCacheDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestRunTicks(t *testing.T) {
 		t.Fatalf("%d ticks, want at least 3:\n%s", n, strings.Join(r.Events, "\n"))
 	}
 	// No tick period: --ticks says so instead of waiting forever.
-	r, err = Run(context.Background(), RunOptions{Name: "conformance", Wasm: wasm, Ticks: 1})
+	r, err = Run(context.Background(), RunOptions{Name: "conformance", Wasm: wasm, Ticks: 1, CacheDir: testCacheDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestRunRealUpstream(t *testing.T) {
 	hb := httptest.NewServer(httpbin.New())
 	defer hb.Close()
 	r, err := Run(context.Background(), RunOptions{
-		Name: "headers", Wasm: readWasm(t, wasmbuild.MustBuild(t, "plugins/headers")),
+		Name: "headers", Wasm: readWasm(t, wasmbuild.MustBuild(t, "plugins/headers")), CacheDir: testCacheDir,
 		Conf:     []byte(`{"request": {"set": {"x-env": "prod"}}}`),
 		Requests: [][]byte{[]byte("GET /headers HTTP/1.1\nHost: example.com\n\n")},
 		Upstream: hb.URL,

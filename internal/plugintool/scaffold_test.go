@@ -49,7 +49,7 @@ func TestScaffoldRoundTrip(t *testing.T) {
 	if err != nil || !rep.Loadable || !strings.Contains(rep.SDK.Name, "Heimdall's SDK") {
 		t.Fatalf("inspect: %v %+v", err, rep)
 	}
-	r, err := Load(context.Background(), RunOptions{Name: "greeter", Wasm: wasm})
+	r, err := Load(context.Background(), RunOptions{Name: "greeter", Wasm: wasm, CacheDir: testCacheDir})
 	if err != nil {
 		t.Fatal(err)
 	}
