@@ -532,7 +532,9 @@ func (h *eventHandler) Handle(_ context.Context, r slog.Record) error {
 		add(a)
 	}
 	r.Attrs(add)
-	h.ev.add(b.String())
+	// A multi-line message (a body, a stack trace) stays readable: its
+	// continuation lines are indented.
+	h.ev.add(strings.ReplaceAll(b.String(), "\n", "\n    "))
 	return nil
 }
 

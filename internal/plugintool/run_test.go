@@ -174,3 +174,30 @@ func TestNormaliseMessage(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// httpget GETs a URL from on_configure through the socket ABI: refused
+// without --network, done with it (the allow list of config.yaml).
+func TestRunNetwork(t *testing.T) {
+	hb := httptest.NewServer(httpbin.New())
+	defer hb.Close()
+	wasm := readWasm(t, wasmbuild.MustBuild(t, "plugins/httpget"))
+	conf := []byte(`{"url": "` + hb.URL + `/get"}`)
+	r, err := Run(context.Background(), RunOptions{Name: "httpget", Wasm: wasm, Conf: conf, CacheDir: testCacheDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := strings.Join(r.Events, "\n"); !strings.Contains(ev, `plugin network access refused destination="127.0.0.1:`) ||
+		!strings.Contains(ev, "Permission denied") {
+		t.Fatalf("without --network:\n%s", ev)
+	}
+	r, err = Run(context.Background(), RunOptions{Name: "httpget", Wasm: wasm, Conf: conf, CacheDir: testCacheDir,
+		Network: []string{"127.0.0.1/32"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	r.Write(&buf)
+	if r.ExitCode() != ExitOK || !strings.Contains(buf.String(), "info Status: 200 OK") {
+		t.Fatalf("with --network:\n%s", buf.String())
+	}
+}
