@@ -71,7 +71,7 @@ func TestScaffoldInsideHeimdall(t *testing.T) {
 	}
 	// Inside Heimdall's module no go.mod is written (the plugin is a
 	// package of the module, as plugins/*).
-	tmp, err := os.MkdirTemp(filepath.Join(root, "build"), "scaffold-")
+	tmp, err := os.MkdirTemp(filepath.Join(root, "build"), "_scaffold-")
 	if err != nil {
 		t.Fatal(err)
 	}
