@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "run":
 		return cmdRun(ctx, args[1:], stdout, stderr)
 	case "validate":
-		return cmdValidate(args[1:], stdout, stderr)
+		return cmdValidate(ctx, args[1:], stdout, stderr)
 	case "plugin":
 		return cmdPlugin(ctx, args[1:], stdout, stderr)
 	case "httpbin":

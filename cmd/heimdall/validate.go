@@ -42,7 +42,7 @@ func loadConfig(mainPath, routesPath string) (*config.Main, *config.Routes, erro
 // cmdValidate checks the configuration files and prints every error; it
 // also compiles every wasm plugin and configures it for each route using
 // it (on_configure), unless --no-wasm.
-func cmdValidate(args []string, stdout, stderr io.Writer) int {
+func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, c, routes := configFlags("validate", stderr)
 	noWasm := fs.Bool("no-wasm", false, "do not compile and configure the wasm plugins (only check that their files exist)")
 	if err := fs.Parse(args); err != nil {
@@ -68,7 +68,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	} else {
 		// The plugins' own lines (why a conf was rejected) go to stderr.
 		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		errs := plugintool.ValidatePlugins(context.Background(), m, r, log, progress(stderr))
+		errs := plugintool.ValidatePlugins(ctx, m, r, log, progress(stderr))
 		for _, err := range errs {
 			fmt.Fprintf(stderr, "%v\n", err)
 		}

@@ -45,7 +45,19 @@ type Report struct {
 	Sockets    []string       `json:"sockets,omitempty"`
 	Memory     *MemoryInfo    `json:"memory,omitempty"`
 	Custom     []CustomInfo   `json:"custom_sections,omitempty"`
+	// Elsewhere is a verdict per other gateway (envoy, apisix, kong),
+	// from the env imports and compat.tsv.
+	Elsewhere []GatewayVerdict `json:"elsewhere"`
 	Instrument InstrumentInfo `json:"loop_instrumentation"`
+}
+
+// GatewayVerdict says whether the plugin's env imports link in another
+// gateway, and which of them do nothing useful there.
+type GatewayVerdict struct {
+	Gateway  string   `json:"gateway"`
+	Loads    bool     `json:"loads"`
+	Absent   []string `json:"absent,omitempty"`
+	Inactive []string `json:"not_implemented,omitempty"` // unimpl, nop or nyi there
 }
 
 // SDKGuess names the toolchain and the evidence for it.
@@ -312,6 +324,24 @@ func Inspect(ctx context.Context, file string, wasm []byte) (*Report, error) {
 	} else {
 		r.Instrument = InstrumentInfo{Applies: true, Loops: st.Loops}
 	}
+	for _, gw := range []string{"envoy", "apisix", "kong"} {
+		v := GatewayVerdict{Gateway: gw, Loads: true}
+		for _, im := range r.Imports {
+			if im.Module != engine.ModuleEnv || im.Kind != "func" {
+				continue
+			}
+			st := map[string]string{"envoy": im.Envoy, "apisix": im.APISIX, "kong": im.Kong}[gw]
+			switch st {
+			case "yes":
+			case "absent", "absent?":
+				v.Loads = false
+				v.Absent = append(v.Absent, im.Name)
+			default:
+				v.Inactive = append(v.Inactive, im.Name+" ("+st+")")
+			}
+		}
+		r.Elsewhere = append(r.Elsewhere, v)
+	}
 	r.SDK = guessSDK(m)
 	r.Loadable = len(r.Problems) == 0
 	return r, nil
@@ -415,6 +445,18 @@ func (r *Report) WriteText(w io.Writer) error {
 		p("sockets (WasmEdge ABI; needs a network policy in config.yaml): %s\n", strings.Join(r.Sockets, ", "))
 	} else {
 		p("sockets: none\n")
+	}
+	p("elsewhere (env imports against compat.tsv):\n")
+	for _, v := range r.Elsewhere {
+		name := map[string]string{"envoy": "Envoy", "apisix": "APISIX", "kong": "Kong"}[v.Gateway]
+		verdict := "loads"
+		if !v.Loads {
+			verdict = "cannot load: no " + strings.Join(v.Absent, ", ")
+		}
+		if len(v.Inactive) > 0 {
+			verdict += "; not implemented there: " + strings.Join(v.Inactive, ", ")
+		}
+		p("  %s: %s\n", name, verdict)
 	}
 	p("\ncallbacks:\n")
 	for _, c := range r.Callbacks {
