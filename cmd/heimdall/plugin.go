@@ -130,9 +130,10 @@ func cmdPluginRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	upstreamURL := fs.String("upstream", "", "a real upstream (http://host:port or https://host:port) instead of --response")
 	fs.Var(&network, "network", "socket allow-list entry for the plugin, as config.yaml network.allow (repeatable or comma-separated)")
 	ticks := fs.Int("ticks", 0, "wait for this many proxy_on_tick calls after the requests")
-	trace := fs.Bool("trace", false, "print every host call (decoded) and every callback (with its duration)")
+	trace := fs.Bool("trace", false, "print every env host call (decoded) and every callback (with its duration)")
+	traceWASI := fs.Bool("trace-wasi", false, "with --trace, also the WASI and socket calls (raw arguments and errno)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: heimdall plugin run FILE.wasm [--conf STRING|@file] [--request req.http | -X M -H 'K: V' -d BODY [PATH]] [--response resp.http | --upstream URL] [--network allow-list] [--ticks N] [--trace]")
+		fmt.Fprintln(stderr, "usage: heimdall plugin run FILE.wasm [--conf STRING|@file] [--request req.http | -X M -H 'K: V' -d BODY [PATH]] [--response resp.http | --upstream URL] [--network allow-list] [--ticks N] [--trace [--trace-wasi]]")
 		fmt.Fprintln(stderr, "exit status: 0 the request reached the upstream; 1 a callback trapped (or the run failed); 3 the plugin answered locally")
 		fs.PrintDefaults()
 	}
@@ -144,7 +145,7 @@ func cmdPluginRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.Usage()
 		return 2
 	}
-	o := plugintool.RunOptions{File: pos[0], Ticks: *ticks, Trace: *trace, LogLevel: -4}
+	o := plugintool.RunOptions{File: pos[0], Ticks: *ticks, Trace: *trace, TraceWASI: *traceWASI, LogLevel: -4}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "heimdall plugin run: %v\n", err)
 		return 1

@@ -34,21 +34,21 @@ type Report struct {
 	// Problems are why the plugin cannot load here, most important first.
 	Problems []string `json:"problems,omitempty"`
 	// Warnings do not stop loading.
-	Warnings   []string       `json:"warnings,omitempty"`
-	ABIMarkers []string       `json:"abi_markers"`
-	ABIVersion string         `json:"abi_version"`
-	SDK        SDKGuess       `json:"sdk"`
-	Callbacks  []Callback     `json:"callbacks"`
-	Exports    []ExportInfo   `json:"exports"`
-	Imports    []ImportInfo   `json:"imports"`
-	WASI       []string       `json:"wasi,omitempty"`
-	Sockets    []string       `json:"sockets,omitempty"`
-	Memory     *MemoryInfo    `json:"memory,omitempty"`
-	Custom     []CustomInfo   `json:"custom_sections,omitempty"`
+	Warnings   []string     `json:"warnings,omitempty"`
+	ABIMarkers []string     `json:"abi_markers"`
+	ABIVersion string       `json:"abi_version"`
+	SDK        SDKGuess     `json:"sdk"`
+	Callbacks  []Callback   `json:"callbacks"`
+	Exports    []ExportInfo `json:"exports"`
+	Imports    []ImportInfo `json:"imports"`
+	WASI       []string     `json:"wasi,omitempty"`
+	Sockets    []string     `json:"sockets,omitempty"`
+	Memory     *MemoryInfo  `json:"memory,omitempty"`
+	Custom     []CustomInfo `json:"custom_sections,omitempty"`
 	// Elsewhere is a verdict per other gateway (envoy, apisix, kong),
 	// from the env imports and compat.tsv.
-	Elsewhere []GatewayVerdict `json:"elsewhere"`
-	Instrument InstrumentInfo `json:"loop_instrumentation"`
+	Elsewhere  []GatewayVerdict `json:"elsewhere"`
+	Instrument InstrumentInfo   `json:"loop_instrumentation"`
 }
 
 // GatewayVerdict says whether the plugin's env imports link in another

@@ -52,8 +52,11 @@ type RunOptions struct {
 	Network []string
 	// Ticks waits for that many proxy_on_tick calls after the requests.
 	Ticks int
-	// Trace puts every host call and callback in the output.
+	// Trace puts every env host call and callback in the output.
 	Trace bool
+	// TraceWASI adds the WASI and socket calls (raw arguments and errno;
+	// with a Go plugin mostly its runtime's clock and random calls).
+	TraceWASI bool
 	// LogLevel is the gateway's log level (the plugin sees it); default debug.
 	LogLevel slog.Level
 	// CacheDir is the compilation cache ("" = engine.DefaultCacheDir()).
@@ -174,8 +177,8 @@ func Load(ctx context.Context, o RunOptions) (*Runner, error) {
 	if o.Name == "" {
 		o.Name = strings.TrimSuffix(filepath.Base(o.File), filepath.Ext(o.File))
 	}
-	ev := &events{trace: o.Trace}
-	r := &Runner{name: o.Name, ev: ev, tr: &runTracer{ev: ev, ticked: make(chan struct{}, 1)}}
+	ev := &events{trace: o.Trace || o.TraceWASI}
+	r := &Runner{name: o.Name, ev: ev, tr: &runTracer{ev: ev, wasi: o.TraceWASI, ticked: make(chan struct{}, 1)}}
 	r.log = slog.New(&eventHandler{ev: ev, level: o.LogLevel})
 	policy := sockets.Policy{Allow: o.Network, DNS: len(o.Network) > 0}
 	ext, err := sockets.New(ctx, sockets.Options{Plugin: o.Name, Policy: policy, Logger: r.log})
@@ -550,6 +553,7 @@ func (h *eventHandler) WithGroup(string) slog.Handler { return h }
 // watches for traps, local responses and ticks.
 type runTracer struct {
 	ev     *events
+	wasi   bool // report SystemCall too
 	mu     sync.Mutex
 	trap   string
 	local  atomic.Bool
@@ -577,6 +581,17 @@ func (t *runTracer) HostCall(id uint32, name, args string, st abi.Status, result
 		line += " " + result
 	}
 	t.ev.add(line)
+}
+
+func (t *runTracer) SystemCall(id uint32, module, name string, params, results []uint64) {
+	if !t.wasi {
+		return
+	}
+	res := ""
+	if len(results) > 0 {
+		res = " -> errno " + strconv.FormatUint(uint64(uint32(results[0])), 10)
+	}
+	t.ev.add(fmt.Sprintf("%s%s.%s(%s)%s", t.indent(), module, name, joinArgs(params), res))
 }
 
 func (t *runTracer) indent() string {

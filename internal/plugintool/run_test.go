@@ -201,3 +201,23 @@ func TestRunNetwork(t *testing.T) {
 		t.Fatalf("with --network:\n%s", buf.String())
 	}
 }
+
+func TestRunTraceWASI(t *testing.T) {
+	wasm := readWasm(t, wasmbuild.MustBuild(t, "plugins/heimdall"))
+	r, err := Run(context.Background(), RunOptions{Name: "heimdall", Wasm: wasm, Trace: true, TraceWASI: true, CacheDir: testCacheDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := strings.Join(r.Events, "\n")
+	if !strings.Contains(ev, "  | wasi_snapshot_preview1.clock_time_get(") || !strings.Contains(ev, "-> errno 0") {
+		t.Fatalf("no WASI calls in:\n%s", ev)
+	}
+	// Without TraceWASI, none (the default --trace).
+	r, err = Run(context.Background(), RunOptions{Name: "heimdall", Wasm: wasm, Trace: true, CacheDir: testCacheDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := strings.Join(r.Events, "\n"); strings.Contains(ev, "wasi_snapshot_preview1.") {
+		t.Fatalf("WASI calls without TraceWASI:\n%s", ev)
+	}
+}

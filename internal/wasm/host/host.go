@@ -154,6 +154,10 @@ func Load(ctx context.Context, cfg PluginConfig, log *slog.Logger) (*Plugin, err
 	}
 	p.level = levelOf(ctx, log)
 	p.ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	var traceHost engine.HostCallTrace
+	if cfg.Trace != nil {
+		traceHost = p.traceHost
+	}
 	eng, err := engine.New(ctx, engine.Config{
 		Name:             cfg.Name,
 		Wasm:             wasm,
@@ -171,6 +175,7 @@ func Load(ctx context.Context, cfg PluginConfig, log *slog.Logger) (*Plugin, err
 		Init:             p.initInstance,
 		Log:              p.log,
 		Closed:           p.instanceClosed,
+		TraceHost:        traceHost,
 	})
 	if err != nil {
 		p.cancel()

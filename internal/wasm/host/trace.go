@@ -22,6 +22,10 @@ type Tracer interface {
 	// HostCall reports one env host function call: args and result are
 	// decoded (header maps as pairs, buffers quoted, statuses by name).
 	HostCall(contextID uint32, name, args string, status abi.Status, result string)
+	// SystemCall reports a call of a WASI or socket function (module
+	// wasi_snapshot_preview1 or wasi_unstable): raw parameters, and the
+	// errno result.
+	SystemCall(contextID uint32, module, name string, params, results []uint64)
 	// CallbackStart reports a callback into the guest about to run.
 	CallbackStart(contextID uint32, name string, args []uint64)
 	// Callback reports one callback into the guest and how long it ran;
@@ -278,4 +282,12 @@ func (v *vm) traceCallback(fn engine.Function, c *hctx, args []uint64, start tim
 		id = c.id
 	}
 	v.p.cfg.Trace.Callback(id, fn.Name(), args, res, time.Since(start), err)
+}
+
+func (p *Plugin) traceHost(inst *engine.Instance, module, name string, params, results []uint64) {
+	var id uint32
+	if v, ok := inst.Data.(*vm); ok && v.cur != nil {
+		id = v.cur.id
+	}
+	p.cfg.Trace.SystemCall(id, module, name, params, results)
 }

@@ -28,6 +28,12 @@ func (r *recTracer) HostCall(id uint32, name, args string, st abi.Status, res st
 
 func (r *recTracer) CallbackStart(uint32, string, []uint64) {}
 
+func (r *recTracer) SystemCall(id uint32, module, name string, params, results []uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lines = append(r.lines, "wasi "+module+"."+name)
+}
+
 func (r *recTracer) Callback(id uint32, name string, args []uint64, res uint64, d time.Duration, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -69,6 +75,7 @@ func TestTraceDecodesHostCalls(t *testing.T) {
 		`"x-hello": "world"]`,
 		`call proxy_log(info, "#request_header `,
 		"callback proxy_on_delete",
+		"wasi wasi_snapshot_preview1.", // the Go runtime's clock, random, ... calls
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("trace lacks %q:\n%s", want, all)
@@ -102,3 +109,4 @@ type discardTracer struct{}
 func (discardTracer) HostCall(uint32, string, string, abi.Status, string)             {}
 func (discardTracer) CallbackStart(uint32, string, []uint64)                          {}
 func (discardTracer) Callback(uint32, string, []uint64, uint64, time.Duration, error) {}
+func (discardTracer) SystemCall(uint32, string, string, []uint64, []uint64)           {}
