@@ -84,19 +84,30 @@ func TestTraceDecodesHostCalls(t *testing.T) {
 }
 
 // BenchmarkTraceOff and BenchmarkTraceOn run one GET through the heimdall
-// plugin (request and response headers, log, done); Off is the gateway's
-// configuration (no Tracer: the host functions are registered unwrapped).
-func BenchmarkTraceOff(b *testing.B) {
-	p := loadPluginWith(b, "heimdall", PluginConfig{})
-	f, err := p.NewFactory(context.Background(), "r1", nil)
+// plugin logging at info (request and response headers: a pairs call and a
+// proxy_log per header, then log and done); Off is the gateway's
+// configuration (no Tracer: the host functions are registered unwrapped,
+// a callback pays a nil check), On decodes every call for a tracer that
+// drops it.
+func BenchmarkTraceOff(b *testing.B) { benchTrace(b, nil) }
+
+func BenchmarkTraceOn(b *testing.B) { benchTrace(b, discardTracer{}) }
+
+func benchTrace(b *testing.B, tr Tracer) {
+	path, err := wasmbuild.Build("plugins/heimdall")
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchChain(b, []filter.Factory{f}, nil)
-}
-
-func BenchmarkTraceOn(b *testing.B) {
-	p := loadPluginWith(b, "heimdall", PluginConfig{Trace: discardTracer{}})
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	p, err := Load(context.Background(), PluginConfig{Name: "heimdall", Wasm: wasm, PoolSize: 1, CacheDir: b.TempDir(), Trace: tr}, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close(context.Background())
 	f, err := p.NewFactory(context.Background(), "r1", nil)
 	if err != nil {
 		b.Fatal(err)
