@@ -3,6 +3,7 @@
 //
 //	heimdall run      [-c conf/config.yaml]     start the gateway
 //	heimdall validate [-c conf/config.yaml]     check the configuration and exit
+//	heimdall plugin   inspect|run|test|new      the plugin author's toolkit
 //	heimdall httpbin  [--listen 127.0.0.1:8080] serve httpbin as a demo upstream
 //	heimdall version                            print the version
 package main
@@ -31,6 +32,7 @@ const usage = `usage: heimdall <command> [flags]
 commands:
   run       start the gateway (-c conf/config.yaml)
   validate  check config.yaml and apisix.yaml, print every error, exit 1 on errors
+  plugin    inspect, run, test or scaffold a wasm plugin ('heimdall plugin -h')
   httpbin   serve httpbin as a demo upstream (--listen 127.0.0.1:8080)
   version   print the version
 
@@ -48,7 +50,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "run":
 		return cmdRun(ctx, args[1:], stdout, stderr)
 	case "validate":
-		return cmdValidate(args[1:], stdout, stderr)
+		return cmdValidate(ctx, args[1:], stdout, stderr)
+	case "plugin":
+		return cmdPlugin(ctx, args[1:], stdout, stderr)
 	case "httpbin":
 		return cmdHTTPBin(ctx, args[1:], stdout, stderr)
 	case "version", "-v", "--version":

@@ -235,14 +235,162 @@ func TestREADMEConfigValidates(t *testing.T) {
 		t.Fatalf("README has %d yaml blocks, want config.yaml and apisix.yaml", len(blocks))
 	}
 	dir := filepath.Join(t.TempDir(), "conf")
-	// validate checks that plugin files exist (it does not compile them):
-	// the example's ../build/plugins/heimdall.wasm.
+	// validate compiles and configures the plugins: the example's
+	// ../build/plugins/heimdall.wasm is the real one, so its conf is checked too.
+	wasm, err := os.ReadFile(wasmbuild.MustBuild(t, "plugins/heimdall"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	os.MkdirAll(filepath.Join(dir, "..", "build", "plugins"), 0o755)
-	os.WriteFile(filepath.Join(dir, "..", "build", "plugins", "heimdall.wasm"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "..", "build", "plugins", "heimdall.wasm"), wasm, 0o644)
 	os.MkdirAll(dir, 0o755)
 	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(blocks[0]), 0o644)
 	os.WriteFile(filepath.Join(dir, "apisix.yaml"), []byte(blocks[1]), 0o644)
 	if code, out, errOut := runCmd("validate", "-c", filepath.Join(dir, "config.yaml")); code != 0 {
 		t.Fatalf("README examples do not validate (exit %d):\n%s%s", code, out, errOut)
+	}
+}
+
+func TestPluginInspect(t *testing.T) {
+	ok := wasmbuild.MustBuild(t, "plugins/headers")
+	code, out, errOut := runCmd("plugin", "inspect", ok, "--json")
+	if code != 0 || !strings.Contains(out, `"loadable": true`) {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	// A module importing a function Heimdall does not have: exit 1, the
+	// reason first on both streams.
+	bad := filepath.Join(t.TempDir(), "bad.wasm")
+	b, err := os.ReadFile(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rename one import in place (same length): proxy_log -> proxy_xog.
+	i := bytes.Index(b, []byte("\x09proxy_log"))
+	if i < 0 {
+		t.Fatal("no proxy_log import in the headers plugin")
+	}
+	b = bytes.Clone(b)
+	copy(b[i+1:], "proxy_xog")
+	os.WriteFile(bad, b, 0o644)
+	code, out, errOut = runCmd("plugin", "inspect", bad)
+	if code != 1 || !strings.HasPrefix(out, bad+": CANNOT LOAD in Heimdall: imports unknown function env.proxy_xog") ||
+		!strings.Contains(errOut, "cannot load in Heimdall: imports unknown function env.proxy_xog") {
+		t.Fatalf("exit %d\nstdout: %.300s\nstderr: %s", code, out, errOut)
+	}
+	if code, _, _ := runCmd("plugin", "inspect"); code != 2 {
+		t.Fatalf("no file: exit %d", code)
+	}
+}
+
+func TestPluginRun(t *testing.T) {
+	wasm := wasmbuild.MustBuild(t, "plugins/heimdall")
+	dir := t.TempDir()
+	req := filepath.Join(dir, "req.http")
+	os.WriteFile(req, []byte("POST /post HTTP/1.1\nHost: example.com\n\nhello"), 0o644)
+	resp := filepath.Join(dir, "resp.http")
+	os.WriteFile(resp, []byte("HTTP/1.1 200 OK\nContent-Type: text/plain\n\nfrom upstream"), 0o644)
+	code, out, errOut := runCmd("plugin", "run", wasm, "--request", req, "--response", resp, "--trace")
+	for _, want := range []string{
+		"info #request_header 2 -> :path: /post\n  | proxy_log(info, \"#request_header 2 -> :path: /post\") -> Ok",
+		"info #request_body 2 -> hello",
+		"=== request to the upstream\nPOST /post HTTP/1.1\nHost: example.com\n",
+		"=== response to the client\nHTTP/1.1 200 OK\n",
+		"\n\nfrom upstream\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if code != 0 || t.Failed() {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+
+	// curl-like flags, and a local response: exit 3.
+	auth := wasmbuild.MustBuild(t, "plugins/auth")
+	code, out, errOut = runCmd("plugin", "run", auth, "--conf", `{"keys": ["k"]}`, "-H", "X-Api-Key: wrong", "/r")
+	if code != 3 || !strings.Contains(out, "HTTP/1.1 403 Forbidden") || !strings.Contains(out, "(not sent: the plugin answered locally)") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	// --conf @file; a configuration the plugin rejects is a failure.
+	conf := filepath.Join(dir, "conf.json")
+	os.WriteFile(conf, []byte(`{"keys": 7}`), 0o644)
+	code, out, errOut = runCmd("plugin", "run", auth, "--conf", "@"+conf)
+	if code != 1 || !strings.Contains(out, "plugin rejected its configuration") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	// Bad input names the file and line.
+	bad := filepath.Join(dir, "bad.http")
+	os.WriteFile(bad, []byte("GET / HTTP/1.1\nnot a header\n\n"), 0o644)
+	code, _, errOut = runCmd("plugin", "run", wasm, "--request", bad)
+	if code != 1 || !strings.Contains(errOut, bad+":2: \"not a header\" is not a header line") {
+		t.Fatalf("exit %d stderr: %s", code, errOut)
+	}
+}
+
+func TestPluginTest(t *testing.T) {
+	wasm := wasmbuild.MustBuild(t, "plugins/auth")
+	cases := "../../internal/plugintool/testdata/cases/"
+	code, out, errOut := runCmd("plugin", "test", wasm, cases+"auth.yaml")
+	if code != 0 || !strings.HasSuffix(out, "PASS: 4 cases\n") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	code, out, errOut = runCmd("plugin", "test", wasm, cases+"auth-failing.yaml")
+	if code != 1 || !strings.Contains(out, "FAIL  wrong status and body") || !strings.Contains(out, "status: got 401, want 200") ||
+		!strings.HasSuffix(out, "FAIL: 1 of 2 cases\n") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+}
+
+func TestPluginNew(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "p")
+	code, out, errOut := runCmd("plugin", "new", "demo", "--dir", dir, "--sdk", "../..")
+	if code != 0 || !strings.Contains(out, "wrote "+filepath.Join(dir, "CASES.yaml")) {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	code, _, errOut = runCmd("plugin", "new", "demo", "--dir", dir)
+	if code != 1 || !strings.Contains(errOut, "is not empty") {
+		t.Fatalf("exit %d stderr %s", code, errOut)
+	}
+}
+
+func TestValidateCompilesAndConfigures(t *testing.T) {
+	auth := wasmbuild.MustBuild(t, "plugins/auth")
+	dir := t.TempDir()
+	write := func(name, s string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("config.yaml", fmt.Sprintf("apisix:\n  node_listen: 9080\nheimdall:\n  wasm_cache_dir: %q\nwasm:\n  plugins:\n    - name: auth\n      priority: 1\n      file: %s\n", t.TempDir(), auth))
+	write("apisix.yaml", `routes:
+  - id: good
+    uri: /a
+    upstream: {nodes: {"127.0.0.1:1": 1}}
+    plugins:
+      auth: {conf: {"keys": ["k"]}}
+  - id: bad
+    uri: /b
+    upstream: {nodes: {"127.0.0.1:1": 1}}
+    plugins:
+      auth: {conf: {"keys": "not a list"}}
+#END
+`)
+	code, out, errOut := runCmd("validate", "-c", filepath.Join(dir, "config.yaml"))
+	if code != 1 || !strings.Contains(errOut, "apisix.yaml:7:5: route bad: plugin auth: wasm plugin auth: plugin rejected its configuration") ||
+		strings.Contains(errOut, "route good") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	// --no-wasm only checks that the file exists.
+	code, out, errOut = runCmd("validate", "--no-wasm", "-c", filepath.Join(dir, "config.yaml"))
+	if code != 0 || !strings.Contains(out, "not compiled: --no-wasm") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	// A file that is not a plugin: the compile error names it.
+	write("junk.wasm", "not wasm")
+	write("config.yaml", fmt.Sprintf("apisix:\n  node_listen: 9080\nwasm:\n  plugins:\n    - name: junk\n      priority: 1\n      file: %s\n", filepath.Join(dir, "junk.wasm")))
+	write("apisix.yaml", "routes: []\n#END\n")
+	code, out, errOut = runCmd("validate", "-c", filepath.Join(dir, "config.yaml"))
+	if code != 1 || !strings.Contains(errOut, "config.yaml:5:7: wasm.plugins[0] junk: ") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 }

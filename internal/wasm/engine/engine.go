@@ -120,6 +120,10 @@ type Config struct {
 	// Log receives the engine's own messages (a plugin that could not be
 	// instrumented); nil = slog.Default().
 	Log *slog.Logger
+	// TraceHost, when set, receives every call of the functions of the
+	// host modules other than env (WASI, extensions), for tracing tools;
+	// nil compiles the host modules without listeners (no cost).
+	TraceHost HostCallTrace
 }
 
 // Termination is how an engine aborts a guest call that overruns.
@@ -311,7 +315,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 				return nil, fmt.Errorf("wasm plugin %s: host module %s: %w", cfg.Name, m, err)
 			}
 		}
-		hc, err := b.Compile(ctx)
+		hc, err := b.Compile(e.traceCtx(ctx, m))
 		if err != nil {
 			return nil, fmt.Errorf("wasm plugin %s: building host module %s: %w", cfg.Name, m, err)
 		}

@@ -109,14 +109,18 @@ func (p *Plugin) hostFuncs() []engine.HostFunc {
 	out := make([]engine.HostFunc, 0, len(t))
 	for _, d := range t {
 		fn := d.fn
+		call := func(inst *engine.Instance, stack []uint64) {
+			stack[0] = uint64(fn(p.vmOf(inst), stack))
+		}
+		if p.cfg.Trace != nil {
+			call = p.traceWrap(d.name, d.params, fn)
+		}
 		out = append(out, engine.HostFunc{
 			Module:  engine.ModuleEnv,
 			Name:    d.name,
 			Params:  d.params,
 			Results: statusResult,
-			Fn: func(inst *engine.Instance, stack []uint64) {
-				stack[0] = uint64(fn(p.vmOf(inst), stack))
-			},
+			Fn:      call,
 		})
 	}
 	return out

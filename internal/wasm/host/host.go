@@ -93,6 +93,9 @@ type PluginConfig struct {
 	// MaxPendingHTTPCalls bounds the proxy_http_calls waiting for an
 	// answer; 0 = DefaultMaxPendingHTTPCalls.
 	MaxPendingHTTPCalls int
+	// Trace, when set, receives every host call and callback, decoded
+	// (heimdall plugin run --trace); nil costs nothing.
+	Trace Tracer
 }
 
 // Plugin is one loaded wasm plugin: the compiled module and its instances.
@@ -175,6 +178,10 @@ func Load(ctx context.Context, cfg PluginConfig, log *slog.Logger) (*Plugin, err
 	}
 	p.level = levelOf(ctx, log)
 	p.ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	var traceHost engine.HostCallTrace
+	if cfg.Trace != nil {
+		traceHost = p.traceHost
+	}
 	eng, err := engine.New(ctx, engine.Config{
 		Name:             cfg.Name,
 		Wasm:             wasm,
@@ -192,6 +199,7 @@ func Load(ctx context.Context, cfg PluginConfig, log *slog.Logger) (*Plugin, err
 		Init:             p.initInstance,
 		Log:              p.log,
 		Closed:           p.instanceClosed,
+		TraceHost:        traceHost,
 	})
 	if err != nil {
 		p.cancel()

@@ -264,8 +264,15 @@ func (v *vm) call(fn engine.Function, c *hctx, args ...uint64) (uint64, error) {
 	}
 	prevCur, prevActive := v.cur, v.active
 	v.cur, v.active = c, c
+	var start time.Time
+	if v.p.cfg.Trace != nil {
+		start = v.traceStart(fn, c, args)
+	}
 	err := v.inst.Call(fn, v.stack[:max(fn.ParamCount(), fn.ResultCount(), 1)])
 	v.cur, v.active = prevCur, prevActive
+	if v.p.cfg.Trace != nil {
+		v.traceCallback(fn, c, args, start, err)
+	}
 	if err != nil {
 		return 0, err
 	}
