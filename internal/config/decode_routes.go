@@ -213,6 +213,7 @@ func (d *decoder) decodeRoute(n *yaml.Node, path string, m *Main, enabled []stri
 			}
 		}},
 		field{"plugins", func(v *yaml.Node, p string) { d.decodeRoutePlugins(v, p, rt, m, enabled) }},
+		d.timestamp("create_time"), d.timestamp("update_time"),
 	)
 	if !ok {
 		return nil
@@ -228,6 +229,8 @@ func (d *decoder) decodeRoute(n *yaml.Node, path string, m *Main, enabled []stri
 		d.errorf(idNode, idPath, "set either upstream or upstream_id, not both")
 	case upstreamNode != nil:
 		rt.Upstream = d.decodeUpstream(upstreamNode, upstreamPath, false)
+	case idNode != nil && upstreams == nil:
+		// An object on its own (etcd, Admin API): Link resolves the id.
 	case idNode != nil:
 		u, found := upstreams[rt.UpstreamID]
 		if !found {
@@ -525,6 +528,7 @@ func (d *decoder) decodeUpstream(n *yaml.Node, path string, named bool) *Upstrea
 				field{"requests", func(v *yaml.Node, p string) { set(&u.KeepalivePool.Requests)(d.positive(v, p)) }},
 			)
 		}},
+		d.timestamp("create_time"), d.timestamp("update_time"),
 	)
 	if !ok {
 		return nil
