@@ -537,7 +537,6 @@ func (p *Provider) health(ctx context.Context) {
 	}
 }
 
-
 func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }

@@ -120,7 +120,7 @@ func TestLoadValidatesEachObject(t *testing.T) {
 	fx.put("/apisix/routes/1", route("/one"))
 	fx.put("/apisix/routes/2", `{"uri":"two","upstream_id":"1"}`)    // invalid
 	fx.put("/apisix/routes/3", `{"uri":"/three","upstream_id":"9"}`) // missing upstream
-	fx.put("/apisix/routes", "init_dir")                            // directory marker
+	fx.put("/apisix/routes", "init_dir")                             // directory marker
 	fx.put("/apisix/consumers/jack", `{"username":"jack"}`)
 	fx.put("/other/routes/1", route("/elsewhere"))
 
