@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/heimdallgw/heimdall/internal/config"
 )
@@ -27,6 +28,9 @@ func loadConfig(mainPath, routesPath string) (*config.Main, *config.Routes, erro
 		return nil, nil, err
 	}
 	if routesPath == "" {
+		if m.Deployment.UsesEtcd() {
+			return m, nil, nil // the routes are in etcd
+		}
 		routesPath = m.Heimdall.APISIXYAML
 	}
 	r, err := config.LoadRoutes(routesPath, m)
@@ -59,7 +63,12 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if missing {
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d wasm plugins)\n%s: ok (%d routes, %d upstreams)\n",
-		m.File, len(m.Wasm.Plugins), r.File, len(r.Routes), len(r.Upstreams))
+	fmt.Fprintf(stdout, "%s: ok (%d wasm plugins)\n", m.File, len(m.Wasm.Plugins))
+	if r == nil {
+		fmt.Fprintf(stdout, "routes: read from etcd (%s, prefix %s) by `heimdall run`; each object is checked as it is loaded\n",
+			strings.Join(m.Deployment.Etcd.Host, ", "), m.Deployment.Etcd.Prefix)
+		return 0
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d routes, %d upstreams)\n", r.File, len(r.Routes), len(r.Upstreams))
 	return 0
 }

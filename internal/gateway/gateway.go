@@ -164,6 +164,9 @@ func (gw *Gateway) reservedPorts() []netip.AddrPort {
 	if gw.main.APISIX.SSL.Enable {
 		add(gw.main.APISIX.SSL.Listen)
 	}
+	if gw.main.Deployment.HasAdmin() { // a plugin must never reach the Admin API
+		add([]config.Listen{gw.main.Deployment.Admin.Listen})
+	}
 	return out
 }
 
