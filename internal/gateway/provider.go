@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"time"
 
 	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/store"
@@ -35,6 +36,16 @@ func newProvider(m *config.Main, logs *Logs, opts RunOptions, onChange func(*sto
 	}
 	return p, p, nil
 }
+
+// ClusterStatus is what the etcd provider tells about its link to etcd:
+// whether the last exchange succeeded, and when etcd last answered (a watch
+// event or a health check), so that staleness is time.Since(LastContact()).
+type ClusterStatus interface {
+	Reachable() bool
+	LastContact() time.Time
+}
+
+var _ ClusterStatus = (*etcdstore.Provider)(nil)
 
 // fileProvider adapts store.File (whose Load needs no context).
 type fileProvider struct{ *store.File }

@@ -24,6 +24,9 @@ type RunOptions struct {
 	// on_configure before installing the routes that are ready; zero means
 	// DefaultConfigureWait.
 	ConfigureWait time.Duration
+	// Cluster, when set, is called once with the etcd provider's status
+	// (config_provider etcd only), for metrics and status endpoints.
+	Cluster func(ClusterStatus)
 	// AdminReady, when set, is called with the Admin API's address
 	// (traditional role) before Ready.
 	AdminReady func(net.Addr)
@@ -63,6 +66,9 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 		return err
 	}
 	defer st.Close()
+	if ep != nil && opts.Cluster != nil {
+		opts.Cluster(ep)
+	}
 	snap, err := st.Load(ctx)
 	if err != nil {
 		return err
