@@ -3,6 +3,8 @@ package config
 import (
 	"net/netip"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -67,7 +69,7 @@ const (
 //	  admin:                         # the Admin API, traditional role only
 //	    admin_listen: {ip: 127.0.0.1, port: 9180}
 //	    admin_key:                   # required; never APISIX's published default key
-//	      - {name: admin, key: "...", role: admin}   # admin: read and write
+//	      - {name: admin, key: "${{HEIMDALL_ADMIN_KEY}}", role: admin}   # admin: read and write; ${{VAR}} reads the environment
 //	      - {name: ci, key: "...", role: viewer}     # viewer: GET only
 //	    allow_admin: [127.0.0.0/24]  # client (TCP peer) addresses allowed; default loopback only
 type Deployment struct {
@@ -142,6 +144,10 @@ func defaultDeployment() Deployment {
 		},
 	}
 }
+
+// envRef is APISIX's ${{NAME}} reference to an environment variable, accepted
+// for admin keys so that config files need not hold the secret.
+var envRef = regexp.MustCompile(`^\$\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$`)
 
 // adminKeyHowTo ends the admin_key errors.
 const adminKeyHowTo = `set one under deployment.admin.admin_key, for example admin_key: [{name: admin, key: <output of "openssl rand -hex 16">, role: admin}]`
@@ -325,6 +331,12 @@ func (d *decoder) decodeAdmin(n *yaml.Node, path string, a *Admin) {
 					}},
 					field{"key", func(v *yaml.Node, p string) {
 						s, ok := d.text(v, p)
+						if m := envRef.FindStringSubmatch(s); ok && m != nil {
+							if s = os.Getenv(m[1]); s == "" {
+								d.errorf(resolve(v), p, "environment variable %s is not set (or empty); export it, e.g. export %s=$(openssl rand -hex 16)", m[1], m[1])
+								return
+							}
+						}
 						switch {
 						case !ok:
 						case s == PublishedAdminKey:

@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -65,5 +66,19 @@ func TestParseDeployment(t *testing.T) {
 	}
 	if !m.Deployment.UsesEtcd() || m.Deployment.HasAdmin() || m.Deployment.Etcd.Host[0] != DefaultEtcdHost || m.Deployment.Etcd.Timeout != 30*time.Second {
 		t.Errorf("data plane = %+v", m.Deployment)
+	}
+}
+
+func TestAdminKeyFromEnvironment(t *testing.T) {
+	const conf = "deployment:\n  role: traditional\n  admin:\n    admin_key: [{name: a, key: \"${{HEIMDALL_TEST_ADMIN_KEY}}\", role: admin}]\n"
+	t.Setenv("HEIMDALL_TEST_ADMIN_KEY", "from-the-environment-0123")
+	m, err := ParseMain("c.yaml", []byte(conf))
+	if err != nil || m.Deployment.Admin.Keys[0].Key != "from-the-environment-0123" {
+		t.Fatalf("keys %+v, err %v", m, err)
+	}
+	t.Setenv("HEIMDALL_TEST_ADMIN_KEY", "")
+	_, err = ParseMain("c.yaml", []byte(conf))
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:4:32: deployment.admin.admin_key[0].key: environment variable HEIMDALL_TEST_ADMIN_KEY is not set") {
+		t.Errorf("err = %v", err)
 	}
 }
