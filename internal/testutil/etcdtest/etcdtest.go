@@ -32,8 +32,9 @@ type Server struct {
 	peer    string // peer URL
 	logFile string
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	mu       sync.Mutex
+	restores int
+	cmd      *exec.Cmd
 	// exited is closed when cmd's process has been waited for.
 	exited chan struct{}
 }
@@ -134,6 +135,43 @@ func (s *Server) Stop() {
 	s.cmd.Process.Kill()
 	<-s.exited
 	s.cmd = nil
+}
+
+// Snapshot saves a backup of the data to path (etcdctl snapshot save).
+func (s *Server) Snapshot(path string) {
+	s.t.Helper()
+	s.etcdctl("--endpoints", s.client, "snapshot", "save", path)
+}
+
+// Restore stops etcd, replaces its data with the backup at path (etcdctl
+// snapshot restore) and starts it again: the revision goes back to the
+// backup's, as when an operator restores a cluster.
+func (s *Server) Restore(path string) {
+	s.t.Helper()
+	s.Stop()
+	s.mu.Lock()
+	s.restores++
+	dir := fmt.Sprintf("%s-restored-%d", s.dir, s.restores)
+	s.mu.Unlock()
+	s.etcdctl("snapshot", "restore", path, "--data-dir", dir, "--name", "test",
+		"--initial-cluster", "test="+s.peer, "--initial-advertise-peer-urls", s.peer)
+	s.mu.Lock()
+	s.dir = dir
+	s.mu.Unlock()
+	s.Restart()
+}
+
+func (s *Server) etcdctl(args ...string) {
+	s.t.Helper()
+	bin, err := exec.LookPath("etcdctl")
+	if err != nil {
+		s.t.Fatalf("etcdctl is not installed: %s", HowTo)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "ETCDCTL_API=3")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		s.t.Fatalf("etcdctl %v: %v\n%s", args, err, out)
+	}
 }
 
 // Client returns a client of this server, closed when the test ends.
