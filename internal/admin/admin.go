@@ -121,6 +121,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	parts := strings.Split(strings.TrimSuffix(rest, "/"), "/")
+	if len(parts) == 2 && parts[0] == "plugins" && parts[1] == "list" && r.Method == http.MethodGet {
+		// The plugins a route may name: built-in, then config.yaml's wasm plugins.
+		writeJSON(w, http.StatusOK, s.main.PluginNames())
+		return
+	}
 	k, ok := kinds[parts[0]]
 	if !ok {
 		msg := fmt.Sprintf("unsupported resource type %q; Heimdall's Admin API serves: %s", parts[0], strings.Join(config.SupportedKinds, ", "))

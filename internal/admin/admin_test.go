@@ -217,6 +217,20 @@ func TestObjects(t *testing.T) {
 	fx.want("DELETE", "/routes/1", adminKey, "", 200)
 	fx.want("DELETE", "/routes/1", adminKey, "", 404)
 
+	// The plugin list (an array, as APISIX's).
+	req, _ := http.NewRequest("GET", fx.url+"/plugins/list", nil)
+	req.Header.Set("X-API-KEY", viewerKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	json.NewDecoder(resp.Body).Decode(&names)
+	resp.Body.Close()
+	if fmt.Sprint(names) != "[proxy-rewrite]" {
+		t.Errorf("plugins/list = %v", names)
+	}
+
 	// Limits and unknown kinds.
 	big := `{"uri":"/big","desc":"` + strings.Repeat("x", MaxBody) + `","upstream_id":"1"}`
 	fx.want("PUT", "/routes/big", adminKey, big, 413)

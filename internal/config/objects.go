@@ -136,3 +136,7 @@ func objectRoot(source, id string, data []byte) (*decoder, *yaml.Node, error) {
 func (d *decoder) timestamp(name string) field {
 	return field{name, func(v *yaml.Node, p string) { d.nonNegInt(v, p) }}
 }
+
+// PluginNames lists the plugins routes may use: the built-in ones, then the
+// wasm plugins of config.yaml in declaration order.
+func (m *Main) PluginNames() []string { return pluginNames(m) }
