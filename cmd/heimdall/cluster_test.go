@@ -54,13 +54,13 @@ func TestClusterWalkthrough(t *testing.T) {
 
 	ports := map[string]int{"9080": gwtest.FreePort(t), "9081": gwtest.FreePort(t), "9180": gwtest.FreePort(t)}
 	dir := t.TempDir()
-	for _, name := range []string{"config.yaml", "data-plane.yaml"} {
+	for _, name := range []string{"config.yaml", "data-plane.yaml", "upstream.yaml", "route.yaml"} {
 		b, err := os.ReadFile(filepath.Join("../../conf/cluster", name))
 		if err != nil {
 			t.Fatal(err)
 		}
 		// One pass, so a new port never gets replaced again.
-		r := strings.NewReplacer("http://127.0.0.1:2379", srv.Endpoint(), "../../build/plugins/heimdall.wasm", plugin,
+		r := strings.NewReplacer("http://127.0.0.1:2379", srv.Endpoint(), "../../build/plugins/heimdall.wasm", plugin, "127.0.0.1:8080", up,
 			"9080", strconv.Itoa(ports["9080"]), "9081", strconv.Itoa(ports["9081"]), "9180", strconv.Itoa(ports["9180"]))
 		gwtest.WriteFile(t, filepath.Join(dir, name), r.Replace(string(b)))
 	}
@@ -86,26 +86,18 @@ func TestClusterWalkthrough(t *testing.T) {
 		waitListening(t, p)
 	}
 
-	adminURL := fmt.Sprintf("http://127.0.0.1:%d/apisix/admin", ports["9180"])
-	admin := func(method, path, body string) string {
+	server := fmt.Sprintf("http://127.0.0.1:%d", ports["9180"])
+	t.Setenv("HEIMDALL_ADMIN_SERVER", server)
+	admin := func(stdin string, args ...string) string {
 		t.Helper()
-		req, _ := http.NewRequest(method, adminURL+path, strings.NewReader(body))
-		req.Header.Set("X-API-KEY", key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		var out, errOut bytes.Buffer
+		if code := cmdAdmin(context.Background(), args, strings.NewReader(stdin), &out, &errOut); code != 0 {
+			t.Fatalf("heimdall admin %v: exit %d\n%s%s", args, code, &out, &errOut)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode/100 != 2 {
-			t.Fatalf("%s %s = %d %s", method, path, resp.StatusCode, b)
-		}
-		return string(b)
+		return out.String()
 	}
-	admin("PUT", "/upstreams/1", fmt.Sprintf(`{"nodes": {%q: 1}}`, up))
-	admin("PUT", "/routes/1", `{"uri": "/httpbin/*", "upstream_id": "1",
-  "plugins": {"proxy-rewrite": {"regex_uri": ["^/httpbin/(.*)", "/$1"]},
-              "heimdall": {"conf": {"max_body_bytes": 4096}}}}`)
+	admin("", "upstreams", "put", "1", "-f", filepath.Join(dir, "upstream.yaml"))
+	admin("", "routes", "put", "1", "-f", filepath.Join(dir, "route.yaml"))
 	for _, p := range []int{ports["9080"], ports["9081"]} {
 		url := fmt.Sprintf("http://127.0.0.1:%d/httpbin/get", p)
 		deadline := time.Now().Add(10 * time.Second)
@@ -124,8 +116,22 @@ func TestClusterWalkthrough(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	if list := admin("GET", "/routes", ""); !strings.Contains(list, `"total":1`) {
-		t.Errorf("route list = %s", list)
+	list := admin("", "routes", "list")
+	if !strings.Contains(list, "ID  URI") || !strings.Contains(list, "1   /httpbin/*  -      1         heimdall,proxy-rewrite") || !strings.Contains(list, "(1 routes)") {
+		t.Errorf("routes list:\n%s", list)
+	}
+	if got := admin("", "upstreams", "get", "1"); !strings.Contains(got, `"key": "/apisix/upstreams/1"`) {
+		t.Errorf("upstreams get:\n%s", got)
+	}
+	// JSON on stdin; an error is shown as the API sent it.
+	var out, errOut bytes.Buffer
+	code := cmdAdmin(context.Background(), []string{"routes", "put", "2", "--key", key}, strings.NewReader(`{"uri":"x","upstream_id":"1"}`), &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "400 Bad Request") || !strings.Contains(errOut.String(), `{"error_msg":"uri: uri \"x\" must start with /; allowed: \"/exact\" or \"/prefix/*\""}`) {
+		t.Errorf("invalid put: exit %d\n%s", code, &errOut)
+	}
+	errOut.Reset()
+	if code := cmdAdmin(context.Background(), []string{"upstreams", "delete", "1"}, nil, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "route [1] is still using it now") {
+		t.Errorf("delete in use: exit %d\n%s", code, &errOut)
 	}
 }
 
@@ -142,5 +148,26 @@ func waitListening(t *testing.T, port int) {
 			t.Fatalf("nothing listens on %d: %v", port, err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestAdminUsage(t *testing.T) {
+	t.Setenv("HEIMDALL_ADMIN_KEY", "")
+	tests := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{nil, 2, "usage: heimdall admin"},
+		{[]string{"consumers", "list"}, 2, `unknown object type "consumers"`},
+		{[]string{"routes", "get"}, 2, "usage: heimdall admin"},       // missing id
+		{[]string{"routes", "list", "1"}, 2, "usage: heimdall admin"}, // id not wanted
+		{[]string{"routes", "list"}, 2, "no admin key; pass --key or set HEIMDALL_ADMIN_KEY"},
+	}
+	for _, tt := range tests {
+		var out, errOut bytes.Buffer
+		if code := cmdAdmin(context.Background(), tt.args, nil, &out, &errOut); code != tt.code || !strings.Contains(errOut.String(), tt.msg) {
+			t.Errorf("admin %v: exit %d, stderr %q; want %d %q", tt.args, code, &errOut, tt.code, tt.msg)
+		}
 	}
 }

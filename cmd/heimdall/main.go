@@ -4,6 +4,7 @@
 //	heimdall run      [-c conf/config.yaml]     start the gateway
 //	heimdall validate [-c conf/config.yaml]     check the configuration and exit
 //	heimdall httpbin  [--listen 127.0.0.1:8080] serve httpbin as a demo upstream
+//	heimdall admin    routes|upstreams <verb>   Admin API client (cluster mode)
 //	heimdall version                            print the version
 package main
 
@@ -32,6 +33,7 @@ commands:
   run       start the gateway (-c conf/config.yaml)
   validate  check config.yaml and apisix.yaml, print every error, exit 1 on errors
   httpbin   serve httpbin as a demo upstream (--listen 127.0.0.1:8080)
+  admin     Admin API client: admin routes|upstreams list|get|put|post|patch|delete
   version   print the version
 
 Run 'heimdall <command> -h' for the flags of a command.
@@ -51,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "httpbin":
 		return cmdHTTPBin(ctx, args[1:], stdout, stderr)
+	case "admin":
+		return cmdAdmin(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "version", "-v", "--version":
 		fmt.Fprintf(stdout, "heimdall %s\n", version)
 		return 0
