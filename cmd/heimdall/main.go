@@ -5,6 +5,7 @@
 //	heimdall validate [-c conf/config.yaml]     check the configuration and exit
 //	heimdall httpbin  [--listen 127.0.0.1:8080] serve httpbin as a demo upstream
 //	heimdall admin    routes|upstreams <verb>   Admin API client (cluster mode)
+//	heimdall config   push|dump                 apisix.yaml ↔ etcd
 //	heimdall version                            print the version
 package main
 
@@ -34,6 +35,7 @@ commands:
   validate  check config.yaml and apisix.yaml, print every error, exit 1 on errors
   httpbin   serve httpbin as a demo upstream (--listen 127.0.0.1:8080)
   admin     Admin API client: admin routes|upstreams list|get|put|post|patch|delete
+  config    config push apisix.yaml (standalone file → etcd), config dump (etcd → apisix.yaml)
   version   print the version
 
 Run 'heimdall <command> -h' for the flags of a command.
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "httpbin":
 		return cmdHTTPBin(ctx, args[1:], stdout, stderr)
+	case "config":
+		return cmdConfig(ctx, args[1:], stdout, stderr)
 	case "admin":
 		return cmdAdmin(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "version", "-v", "--version":
