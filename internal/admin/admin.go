@@ -34,6 +34,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/heimdallgw/heimdall/internal/config"
+	etcdstore "github.com/heimdallgw/heimdall/internal/store/etcd"
 )
 
 // Prefix is where the Admin API lives, as in APISIX.
@@ -50,7 +51,22 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for create_time / update_time; default time.Now.
 	Now func() time.Time
+	// Cache, when set, answers GETs while etcd is unreachable, with the
+	// objects this node serves (header X-Heimdall-Stale: 1). Writes still
+	// need etcd (503).
+	Cache Cache
 }
+
+// Cache is the provider's view of the objects in use.
+type Cache interface {
+	Objects(kind string) []etcdstore.Object
+}
+
+// StaleHeader marks an answer served from the cache while etcd is down.
+const StaleHeader = "X-Heimdall-Stale"
+
+// stale wraps an answer built from the cache.
+type stale struct{ body any }
 
 // Server is the Admin API handler.
 type Server struct {
@@ -62,6 +78,7 @@ type Server struct {
 	timeout time.Duration
 	log     *slog.Logger
 	now     func() time.Time
+	cache   Cache
 }
 
 // New returns the handler. Serve it on its own listener
@@ -76,6 +93,7 @@ func New(opts Options) *Server {
 		timeout: opts.Main.Deployment.Etcd.Timeout,
 		log:     opts.Logger,
 		now:     opts.Now,
+		cache:   opts.Cache,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -166,6 +184,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, PUT, POST, PATCH, DELETE")
 		code, body = http.StatusMethodNotAllowed, errorBody{fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)}
 	}
+	if st, ok := body.(stale); ok {
+		w.Header().Set(StaleHeader, "1")
+		body = st.body
+	}
 	writeJSON(w, code, body)
 }
 
@@ -223,16 +245,24 @@ func rawValue(v []byte) json.RawMessage {
 }
 
 func (s *Server) list(ctx context.Context, r *http.Request, k *kind) (int, any) {
+	var list []item
 	resp, err := s.cli.Get(ctx, s.prefix+"/"+k.name+"/", clientv3.WithPrefix())
-	if err != nil {
-		return s.unavailable("list", k.name, err)
-	}
-	list := make([]item, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		if strings.Contains(strings.TrimPrefix(string(kv.Key), s.prefix+"/"+k.name+"/"), "/") {
-			continue
+	switch {
+	case err == nil:
+		list = make([]item, 0, len(resp.Kvs))
+		for _, kv := range resp.Kvs {
+			if strings.Contains(strings.TrimPrefix(string(kv.Key), s.prefix+"/"+k.name+"/"), "/") {
+				continue
+			}
+			list = append(list, item{string(kv.Key), rawValue(kv.Value), kv.CreateRevision, kv.ModRevision})
 		}
-		list = append(list, item{string(kv.Key), rawValue(kv.Value), kv.CreateRevision, kv.ModRevision})
+	case s.cache != nil:
+		s.log.Warn("admin: etcd unreachable; answering from the objects in use", "op", "list", "kind", k.name, "err", err)
+		for _, o := range s.cache.Objects(k.name) {
+			list = append(list, item{o.Key, rawValue(o.Value), o.CreateRevision, o.ModRevision})
+		}
+	default:
+		return s.unavailable("list", k.name, err)
 	}
 	slices.SortStableFunc(list, func(a, b item) int { return int(a.CreatedIndex - b.CreatedIndex) })
 	total := len(list)
@@ -249,11 +279,27 @@ func (s *Server) list(ctx context.Context, r *http.Request, k *kind) (int, any) 
 		from := min((page-1)*size, total)
 		list = list[from:min(from+size, total)]
 	}
-	return http.StatusOK, map[string]any{"list": list, "total": total}
+	if list == nil {
+		list = []item{}
+	}
+	body := map[string]any{"list": list, "total": total}
+	if err != nil {
+		return http.StatusOK, stale{body}
+	}
+	return http.StatusOK, body
 }
 
 func (s *Server) get(ctx context.Context, k *kind, id string) (int, any) {
 	resp, err := s.cli.Get(ctx, s.key(k, id))
+	if err != nil && s.cache != nil {
+		s.log.Warn("admin: etcd unreachable; answering from the objects in use", "op", "get", "key", s.key(k, id), "err", err)
+		for _, o := range s.cache.Objects(k.name) {
+			if o.Key == s.key(k, id) {
+				return http.StatusOK, stale{item{o.Key, rawValue(o.Value), o.CreateRevision, o.ModRevision}}
+			}
+		}
+		return http.StatusNotFound, stale{map[string]string{"message": "Key not found"}}
+	}
 	if err != nil {
 		return s.unavailable("get", s.key(k, id), err)
 	}

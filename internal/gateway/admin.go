@@ -30,7 +30,7 @@ func startAdmin(m *config.Main, ep *etcdstore.Provider, logs *Logs, errc chan<- 
 		return nil, err
 	}
 	a := &adminServer{ln: ln, srv: &http.Server{
-		Handler:           admin.New(admin.Options{Main: m, Client: ep.Client(), Logger: logs.Error}),
+		Handler:           admin.New(admin.Options{Main: m, Client: ep.Client(), Logger: logs.Error, Cache: ep}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		MaxHeaderBytes:    32 << 10,

@@ -184,6 +184,18 @@ func TestCluster(t *testing.T) {
 	if code, body := adminDo(t, "PUT", a.admin+"/routes/2", routeJSON("/d/*", "x")); code != 503 || !strings.Contains(body, "etcd unavailable") {
 		t.Errorf("Admin write with etcd down = %d %s, want 503", code, body)
 	}
+	// Reads are answered from what the node serves, marked stale.
+	req, _ := http.NewRequest("GET", a.admin+"/routes/1", nil)
+	req.Header.Set("X-API-KEY", clusterKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Heimdall-Stale") != "1" || !strings.Contains(string(body), `"key":"/apisix/routes/1"`) || !strings.Contains(string(body), `"x-route":"v2"`) {
+		t.Errorf("Admin read with etcd down = %d stale=%q %s", resp.StatusCode, resp.Header.Get("X-Heimdall-Stale"), body)
+	}
 	time.Sleep(time.Second)
 	close(stop)
 	wg.Wait()
@@ -194,7 +206,7 @@ func TestCluster(t *testing.T) {
 
 	srv.Restart()
 	for _, n := range nodes {
-		waitLine(t, n, `msg="etcd reachable"`)
+		waitCount(t, n, `msg="etcd reachable"`, 2) // once at start-up, once now
 	}
 	if code, body := adminDo(t, "PUT", a.admin+"/routes/1", routeJSON("/c/*", "v3")); code != 200 {
 		t.Fatalf("PUT after etcd restart = %d %s", code, body)
@@ -218,6 +230,18 @@ func waitLine(t *testing.T, n *node, parts ...string) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: no log line with %q; log:\n%s", n.name, parts, n.log)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitCount waits until n's log has count lines containing sub.
+func waitCount(t *testing.T, n *node, sub string, count int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for strings.Count(n.log.String(), sub) < count {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %q logged fewer than %d times; log:\n%s", n.name, sub, count, n.log)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

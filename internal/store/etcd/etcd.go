@@ -80,6 +80,7 @@ type Provider struct {
 	opts   Options
 
 	current   atomic.Pointer[store.Snapshot]
+	cache     atomic.Pointer[map[string][]Object] // by kind
 	reachable atomic.Bool
 	contact   atomic.Int64 // unix nanoseconds of the last successful exchange
 
@@ -99,6 +100,7 @@ type entry struct {
 	kind, id string
 	value    []byte
 	rev      int64 // ModRevision
+	created  int64 // CreateRevision
 	route    *config.Route
 	upstream *config.Upstream
 }
@@ -207,6 +209,24 @@ func (p *Provider) LastContact() time.Time {
 	return time.Unix(0, n)
 }
 
+// Object is the last valid version of one object, as read from etcd.
+type Object struct {
+	Key                         string
+	Value                       []byte // JSON as stored
+	CreateRevision, ModRevision int64
+}
+
+// Objects returns the valid objects of one kind in use (oldest first), for
+// reads while etcd is unreachable. Safe from any goroutine; the slices are
+// never modified.
+func (p *Provider) Objects(kind string) []Object {
+	c := p.cache.Load()
+	if c == nil {
+		return nil
+	}
+	return (*c)[kind]
+}
+
 // Close releases the etcd client. Run must have returned.
 func (p *Provider) Close() error {
 	var err error
@@ -264,7 +284,7 @@ func (p *Provider) reload(ctx context.Context) error {
 			p.objects[key] = prev
 			continue
 		}
-		if e := p.parse(key, kv.Value, kv.ModRevision); e != nil {
+		if e := p.parse(key, kv.Value, kv.ModRevision, kv.CreateRevision); e != nil {
 			p.objects[key] = e
 		} else if prev, ok := old[key]; ok {
 			p.objects[key] = prev
@@ -281,12 +301,12 @@ func (p *Provider) reload(ctx context.Context) error {
 // parse validates one value. It returns nil (after logging why) when the
 // object cannot be applied; keys that are not objects of a known kind are
 // skipped quietly.
-func (p *Provider) parse(key string, value []byte, rev int64) *entry {
+func (p *Provider) parse(key string, value []byte, rev, created int64) *entry {
 	kind, id, ok := p.split(key)
 	if !ok {
 		return nil
 	}
-	e := &entry{kind: kind, id: id, value: value, rev: rev}
+	e := &entry{kind: kind, id: id, value: value, rev: rev, created: created}
 	var err error
 	switch kind {
 	case config.KindRoutes:
@@ -345,10 +365,12 @@ func (p *Provider) build() *store.Snapshot {
 		upstreams []*config.Upstream
 		sources   = map[string]string{}
 		h         = sha256.New()
+		cache     = map[string][]Object{}
 	)
 	for _, k := range keys {
 		e := p.objects[k]
 		fmt.Fprintf(h, "%s\x00%d\x00", k, e.rev)
+		cache[e.kind] = append(cache[e.kind], Object{Key: k, Value: e.value, CreateRevision: e.created, ModRevision: e.rev})
 		switch {
 		case e.route != nil:
 			routes = append(routes, e.route)
@@ -371,6 +393,10 @@ func (p *Provider) build() *store.Snapshot {
 			delete(p.linkErrs, k)
 		}
 	}
+	for _, objs := range cache {
+		slices.SortStableFunc(objs, func(a, b Object) int { return int(a.CreateRevision - b.CreateRevision) })
+	}
+	p.cache.Store(&cache)
 	p.version++
 	s := &store.Snapshot{Main: p.main, Routes: r, Version: p.version}
 	h.Sum(s.Hash[:0])
@@ -481,7 +507,7 @@ func (p *Provider) apply(events []*clientv3.Event) {
 				p.changed = true
 			}
 		case mvccpb.PUT:
-			if e := p.parse(key, kv.Value, kv.ModRevision); e != nil {
+			if e := p.parse(key, kv.Value, kv.ModRevision, kv.CreateRevision); e != nil {
 				p.objects[key] = e
 				p.changed = true
 			}

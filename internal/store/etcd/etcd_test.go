@@ -227,7 +227,13 @@ func TestEtcdDown(t *testing.T) {
 	stale := fx.p.LastContact()
 
 	fx.etcd.Restart()
-	fx.waitLog(`msg="etcd reachable"`)
+	deadline := time.Now().Add(15 * time.Second)
+	for strings.Count(fx.logs.String(), `msg="etcd reachable"`) < 2 { // at Load, then now
+		if time.Now().After(deadline) {
+			t.Fatalf("reachability not logged again; logs:\n%s", fx.logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	fx.put("/apisix/routes/1", route("/after"))
 	fx.next("a change after etcd came back", func(s *store.Snapshot) bool { return routeURI(s, "1") == "/after" })
 	if !fx.p.Reachable() || !fx.p.LastContact().After(stale) {
