@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/heimdallgw/heimdall/internal/config"
 )
 
-const adminUsage = `usage: heimdall admin <routes|upstreams> <verb> [id] [flags]
+const adminUsage = `usage: heimdall admin <routes|upstreams|services|plugin_configs> <verb> [id] [flags]
 
 verbs:
   list                 a table of every object
@@ -62,8 +64,8 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if len(pos) > 2 {
 		id = pos[2]
 	}
-	if !slices.Contains([]string{"routes", "upstreams"}, kind) {
-		fmt.Fprintf(stderr, "heimdall admin: unknown object type %q; allowed: routes, upstreams\n", kind)
+	if !slices.Contains(config.SupportedKinds, kind) {
+		fmt.Fprintf(stderr, "heimdall admin: unknown object type %q; allowed: %s\n", kind, strings.Join(config.SupportedKinds, ", "))
 		return 2
 	}
 	needID := map[string]bool{"list": false, "post": false, "get": true, "put": true, "patch": true, "delete": true}
@@ -179,16 +181,31 @@ func printTable(w io.Writer, kind string, data []byte) error {
 		return fmt.Errorf("unexpected answer: %v", err)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	if kind == "routes" {
+	switch kind {
+	case "routes":
 		fmt.Fprintln(tw, "ID\tURI\tHOSTS\tUPSTREAM\tPLUGINS\tUPDATED")
-	} else {
+	case "upstreams":
 		fmt.Fprintln(tw, "ID\tTYPE\tNODES\tUPDATED")
+	default:
+		fmt.Fprintln(tw, "ID\tDESC\tPLUGINS\tUPDATED")
 	}
 	for _, it := range list.List {
 		v := it.Value
 		updated := "-"
 		if t, ok := v["update_time"].(float64); ok {
 			updated = time.Unix(int64(t), 0).UTC().Format(time.RFC3339)
+		}
+		var plugins []string
+		if m, ok := v["plugins"].(map[string]any); ok {
+			for name := range m {
+				plugins = append(plugins, name)
+			}
+		}
+		slices.Sort(plugins)
+		if kind != "routes" && kind != "upstreams" {
+			desc, _ := v["desc"].(string)
+			fmt.Fprintf(tw, "%v\t%s\t%s\t%s\n", v["id"], orDash(desc), orDash(strings.Join(plugins, ",")), updated)
+			continue
 		}
 		if kind == "routes" {
 			uris := join(append([]any{v["uri"]}, list2(v["uris"])...))
@@ -197,13 +214,6 @@ func printTable(w io.Writer, kind string, data []byte) error {
 			if id, ok := v["upstream_id"]; ok {
 				up = fmt.Sprint(id)
 			}
-			var plugins []string
-			if m, ok := v["plugins"].(map[string]any); ok {
-				for name := range m {
-					plugins = append(plugins, name)
-				}
-			}
-			slices.Sort(plugins)
 			fmt.Fprintf(tw, "%v\t%s\t%s\t%s\t%s\t%s\n", v["id"], uris, hosts, up, orDash(strings.Join(plugins, ",")), updated)
 			continue
 		}

@@ -160,7 +160,7 @@ func TestAdminUsage(t *testing.T) {
 		msg  string
 	}{
 		{nil, 2, "usage: heimdall admin"},
-		{[]string{"consumers", "list"}, 2, `unknown object type "consumers"`},
+		{[]string{"consumers", "list"}, 2, `unknown object type "consumers"; allowed: routes, upstreams, services, plugin_configs`},
 		{[]string{"routes", "get"}, 2, "usage: heimdall admin"},       // missing id
 		{[]string{"routes", "list", "1"}, 2, "usage: heimdall admin"}, // id not wanted
 		{[]string{"routes", "list"}, 2, "no admin key; pass --key or set HEIMDALL_ADMIN_KEY"},
@@ -183,7 +183,7 @@ func TestConfigPushDump(t *testing.T) {
 	gwtest.WriteFile(t, conf, fmt.Sprintf("deployment:\n  role: data_plane\n  role_data_plane: {config_provider: etcd}\n  etcd: {host: [%q], timeout: 2}\nwasm:\n  plugins:\n    - {name: heimdall, priority: 7999, file: x.wasm}\n", srv.Endpoint()))
 
 	code, out, errOut := runCmd("config", "push", "-c", conf, "../../conf/apisix.yaml")
-	if code != 0 || !strings.Contains(out, "../../conf/apisix.yaml: 1 upstreams and 1 routes written to etcd "+srv.Endpoint()+" prefix /apisix") {
+	if code != 0 || !strings.Contains(out, "../../conf/apisix.yaml: 1 routes and 1 upstreams, services and plugin configs written to etcd "+srv.Endpoint()+" prefix /apisix") {
 		t.Fatalf("push: exit %d\n%s%s", code, out, errOut)
 	}
 	dumped := filepath.Join(dir, "dump.yaml")

@@ -23,10 +23,10 @@ import (
 const configUsage = `usage: heimdall config <push|dump> [-c conf/config.yaml] [flags]
 
   push [apisix.yaml]   validate a standalone file (default heimdall.apisix_yaml), then write its
-                       upstreams and routes into etcd (deployment.etcd of config.yaml): the
+                       upstreams, services, plugin configs and routes into etcd (deployment.etcd of config.yaml): the
                        migration from standalone to cluster mode. Objects already in etcd and
                        absent from the file are left alone.
-  dump [-o FILE]       etcd's routes and upstreams as a standalone apisix.yaml (with #END),
+  dump [-o FILE]       etcd's routes, upstreams, services and plugin configs as a standalone apisix.yaml (with #END),
                        on standard output or into FILE.
 `
 
@@ -70,7 +70,7 @@ func cmdConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			fmt.Fprintf(stderr, "%v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "%s: %d upstreams and %d routes written to %s\n", file, nu, nr, target)
+		fmt.Fprintf(stdout, "%s: %d routes and %d upstreams, services and plugin configs written to %s\n", file, nr, nu, target)
 		return 0
 	}
 	data, err := dump(ctx, p.Client(), m.Deployment.Etcd.Prefix)
@@ -99,9 +99,11 @@ func pushFile(ctx context.Context, cli *clientv3.Client, m *config.Main, file st
 		return 0, 0, err
 	}
 	var doc struct {
-		Routes    []map[string]any `yaml:"routes"`
-		Upstreams []map[string]any `yaml:"upstreams"`
-		Plugins   any              `yaml:"plugins"`
+		Routes        []map[string]any `yaml:"routes"`
+		Upstreams     []map[string]any `yaml:"upstreams"`
+		Services      []map[string]any `yaml:"services"`
+		PluginConfigs []map[string]any `yaml:"plugin_configs"`
+		Plugins       any              `yaml:"plugins"`
 	}
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return 0, 0, fmt.Errorf("%s: %v", file, err)
@@ -127,12 +129,17 @@ func pushFile(ctx context.Context, cli *clientv3.Client, m *config.Main, file st
 		}
 		return nil
 	}
-	// Upstreams first, so that no watcher sees a route before its upstream.
-	if err := add(config.KindUpstreams, doc.Upstreams); err != nil {
-		return 0, 0, err
-	}
-	if err := add(config.KindRoutes, doc.Routes); err != nil {
-		return 0, 0, err
+	// What routes refer to first, so that no watcher sees a route before it.
+	for _, k := range []struct {
+		kind string
+		objs []map[string]any
+	}{
+		{config.KindUpstreams, doc.Upstreams}, {config.KindServices, doc.Services},
+		{config.KindPluginConfigs, doc.PluginConfigs}, {config.KindRoutes, doc.Routes},
+	} {
+		if err := add(k.kind, k.objs); err != nil {
+			return 0, 0, err
+		}
 	}
 	for len(ops) > 0 {
 		n := min(len(ops), txnOps)
@@ -141,14 +148,14 @@ func pushFile(ctx context.Context, cli *clientv3.Client, m *config.Main, file st
 		}
 		ops = ops[n:]
 	}
-	return len(doc.Upstreams), len(doc.Routes), nil
+	return len(doc.Upstreams) + len(doc.Services) + len(doc.PluginConfigs), len(doc.Routes), nil
 }
 
 // dump renders etcd's routes and upstreams as a standalone apisix.yaml.
 func dump(ctx context.Context, cli *clientv3.Client, prefix string) ([]byte, error) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# heimdall config dump of etcd prefix %s at %s\n", prefix, time.Now().UTC().Format(time.RFC3339))
-	for _, kind := range []string{config.KindRoutes, config.KindUpstreams} {
+	for _, kind := range config.SupportedKinds {
 		resp, err := cli.Get(ctx, prefix+"/"+kind+"/", clientv3.WithPrefix())
 		if err != nil {
 			return nil, err

@@ -117,6 +117,9 @@ type kind struct {
 var kinds = map[string]*kind{
 	config.KindRoutes:    {name: config.KindRoutes, single: "route", check: checkRoute},
 	config.KindUpstreams: {name: config.KindUpstreams, single: "upstream", check: checkUpstream, inUse: upstreamInUse},
+	config.KindServices:  {name: config.KindServices, single: "service", check: checkService, inUse: serviceInUse},
+	config.KindPluginConfigs: {name: config.KindPluginConfigs, single: "plugin config", check: checkPluginConfig,
+		inUse: pluginConfigInUse},
 }
 
 // validID is APISIX's id schema.
@@ -575,14 +578,29 @@ func checkRoute(s *Server, ctx context.Context, id string, obj map[string]any) (
 	if err != nil {
 		return http.StatusBadRequest, schemaError(err)
 	}
-	if rt.UpstreamID != "" {
-		resp, err := s.cli.Get(ctx, s.prefix+"/"+config.KindUpstreams+"/"+rt.UpstreamID, clientv3.WithCountOnly())
-		if err != nil {
-			return http.StatusServiceUnavailable, "etcd unavailable: " + err.Error()
+	for _, ref := range []struct{ kind, what, id string }{
+		{config.KindUpstreams, "upstream info by upstream id", rt.UpstreamID},
+		{config.KindServices, "service info by service id", rt.ServiceID},
+		{config.KindPluginConfigs, "plugin config info by plugin config id", rt.PluginConfigID},
+	} {
+		if code, msg := s.exists(ctx, ref.kind, ref.what, ref.id); code != 0 {
+			return code, msg
 		}
-		if resp.Count == 0 {
-			return http.StatusBadRequest, fmt.Sprintf("failed to fetch upstream info by upstream id [%s], response code: 404", rt.UpstreamID)
-		}
+	}
+	return 0, ""
+}
+
+// exists checks a reference with APISIX's message.
+func (s *Server) exists(ctx context.Context, kind, what, id string) (int, string) {
+	if id == "" {
+		return 0, ""
+	}
+	resp, err := s.cli.Get(ctx, s.prefix+"/"+kind+"/"+id, clientv3.WithCountOnly())
+	if err != nil {
+		return http.StatusServiceUnavailable, "etcd unavailable: " + err.Error()
+	}
+	if resp.Count == 0 {
+		return http.StatusBadRequest, fmt.Sprintf("failed to fetch %s [%s], response code: 404", what, id)
 	}
 	return 0, ""
 }
@@ -595,21 +613,62 @@ func checkUpstream(s *Server, _ context.Context, id string, obj map[string]any) 
 	return 0, ""
 }
 
-func upstreamInUse(s *Server, ctx context.Context, id string) (string, error) {
-	resp, err := s.cli.Get(ctx, s.prefix+"/"+config.KindRoutes+"/", clientv3.WithPrefix())
+func checkService(s *Server, ctx context.Context, id string, obj map[string]any) (int, string) {
+	data, _ := json.Marshal(obj)
+	svc, err := config.ParseServiceObject("", id, data, s.main)
+	if err != nil {
+		return http.StatusBadRequest, schemaError(err)
+	}
+	return s.exists(ctx, config.KindUpstreams, "upstream info by upstream id", svc.UpstreamID)
+}
+
+func checkPluginConfig(s *Server, _ context.Context, id string, obj map[string]any) (int, string) {
+	data, _ := json.Marshal(obj)
+	if _, err := config.ParsePluginConfigObject("", id, data, s.main); err != nil {
+		return http.StatusBadRequest, schemaError(err)
+	}
+	return 0, ""
+}
+
+// usedBy returns the id of the first object of kind whose field is id.
+func (s *Server) usedBy(ctx context.Context, kind, field, id string) (string, error) {
+	resp, err := s.cli.Get(ctx, s.prefix+"/"+kind+"/", clientv3.WithPrefix())
 	if err != nil {
 		return "", err
 	}
 	for _, kv := range resp.Kvs {
-		var rt struct {
-			ID         any `json:"id"`
-			UpstreamID any `json:"upstream_id"`
-		}
-		if json.Unmarshal(kv.Value, &rt) == nil && rt.UpstreamID != nil && fmt.Sprint(rt.UpstreamID) == id {
-			return fmt.Sprintf("can not delete this upstream, route [%v] is still using it now", rt.ID), nil
+		var o map[string]any
+		if json.Unmarshal(kv.Value, &o) == nil && o[field] != nil && fmt.Sprint(o[field]) == id {
+			return fmt.Sprint(o["id"]), nil
 		}
 	}
 	return "", nil
+}
+
+func upstreamInUse(s *Server, ctx context.Context, id string) (string, error) {
+	for _, user := range []struct{ kind, single string }{{config.KindRoutes, "route"}, {config.KindServices, "service"}} {
+		by, err := s.usedBy(ctx, user.kind, "upstream_id", id)
+		if err != nil || by != "" {
+			return fmt.Sprintf("can not delete this upstream, %s [%s] is still using it now", user.single, by), err
+		}
+	}
+	return "", nil
+}
+
+func serviceInUse(s *Server, ctx context.Context, id string) (string, error) {
+	by, err := s.usedBy(ctx, config.KindRoutes, "service_id", id)
+	if err != nil || by == "" {
+		return "", err
+	}
+	return fmt.Sprintf("can not delete this service directly, route [%s] is still using it now", by), nil
+}
+
+func pluginConfigInUse(s *Server, ctx context.Context, id string) (string, error) {
+	by, err := s.usedBy(ctx, config.KindRoutes, "plugin_config_id", id)
+	if err != nil || by == "" {
+		return "", err
+	}
+	return fmt.Sprintf("can not delete this plugin config, route [%s] is still using it now", by), nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, body any) {

@@ -245,3 +245,46 @@ func TestObjects(t *testing.T) {
 	fx.want("PUT", "/upstreams/2", adminKey, up, 503)
 	fx.want("GET", "/routes", adminKey, "", 503)
 }
+
+func TestServicesAndPluginConfigs(t *testing.T) {
+	fx := newFixture(t)
+	out := fx.want("PUT", "/services/s1", adminKey, `{"upstream_id":"1"}`, 400)
+	if out["error_msg"] != "failed to fetch upstream info by upstream id [1], response code: 404" {
+		t.Errorf("service with a missing upstream: %v", out)
+	}
+	fx.want("PUT", "/upstreams/1", adminKey, `{"nodes":{"127.0.0.1:8080":1}}`, 201)
+	fx.want("PUT", "/services/s1", adminKey, `{"upstream_id":"1","plugins":{"proxy-rewrite":{"uri":"/x"}}}`, 201)
+	out = fx.want("PUT", "/services/s2", adminKey, `{"enable_websocket":true}`, 400)
+	if !strings.HasPrefix(out["error_msg"].(string), `unknown field "enable_websocket"`) {
+		t.Errorf("service schema: %v", out)
+	}
+	out = fx.want("PUT", "/plugin_configs/p1", adminKey, `{"desc":"none"}`, 400)
+	if out["error_msg"] != "plugins: required" {
+		t.Errorf("plugin config schema: %v", out)
+	}
+	fx.want("PUT", "/plugin_configs/p1", adminKey, `{"plugins":{"proxy-rewrite":{"uri":"/y"}}}`, 201)
+
+	for _, tt := range []struct{ body, msg string }{
+		{`{"uri":"/r","service_id":"nope"}`, "failed to fetch service info by service id [nope], response code: 404"},
+		{`{"uri":"/r","service_id":"s1","plugin_config_id":"nope"}`, "failed to fetch plugin config info by plugin config id [nope], response code: 404"},
+	} {
+		if out := fx.want("PUT", "/routes/1", adminKey, tt.body, 400); out["error_msg"] != tt.msg {
+			t.Errorf("%s: %v", tt.body, out)
+		}
+	}
+	fx.want("PUT", "/routes/1", adminKey, `{"uri":"/r","service_id":"s1","plugin_config_id":"p1"}`, 201)
+
+	for _, tt := range []struct{ path, msg string }{
+		{"/services/s1", "can not delete this service directly, route [1] is still using it now"},
+		{"/plugin_configs/p1", "can not delete this plugin config, route [1] is still using it now"},
+		{"/upstreams/1", "can not delete this upstream, service [s1] is still using it now"},
+	} {
+		if out := fx.want("DELETE", tt.path, adminKey, "", 400); out["error_msg"] != tt.msg {
+			t.Errorf("DELETE %s: %v", tt.path, out)
+		}
+	}
+	fx.want("DELETE", "/routes/1", adminKey, "", 200)
+	fx.want("DELETE", "/services/s1", adminKey, "", 200)
+	fx.want("DELETE", "/plugin_configs/p1", adminKey, "", 200)
+	fx.want("DELETE", "/upstreams/1", adminKey, "", 200)
+}

@@ -23,11 +23,11 @@ const (
 )
 
 // SupportedKinds are the object kinds Heimdall applies.
-var SupportedKinds = []string{KindRoutes, KindUpstreams}
+var SupportedKinds = []string{KindRoutes, KindUpstreams, KindServices, KindPluginConfigs}
 
 // UnsupportedKinds are APISIX object kinds Heimdall reads but cannot apply
 // yet; each such object is rejected with ErrUnsupportedKind.
-var UnsupportedKinds = []string{KindServices, KindPluginConfigs, KindGlobalRules, KindConsumers, KindSSLs, KindPluginMetadata}
+var UnsupportedKinds = []string{KindGlobalRules, KindConsumers, KindSSLs, KindPluginMetadata}
 
 // ErrUnsupportedKind is wrapped by the error for an object of one of the
 // UnsupportedKinds.
@@ -65,31 +65,58 @@ func ParseRouteObject(source, id string, data []byte, m *Main) (*Route, error) {
 	return rt, nil
 }
 
-// Link assembles routes and upstreams parsed one by one into a Routes,
-// resolving each route's upstream_id. A route whose upstream does not exist
-// is left out and reported (Error.File is its source as given in sources,
-// by route id). The routes given are not modified: linked routes are
-// copies, so a snapshot never shares a mutable route with another.
-func Link(file string, routes []*Route, upstreams []*Upstream, sources map[string]string) (*Routes, Errors) {
-	r := &Routes{File: file, Upstreams: upstreams}
-	byID := make(map[string]*Upstream, len(upstreams))
-	for _, u := range upstreams {
+// Objects are routes and what they refer to, parsed one by one (etcd).
+type Objects struct {
+	Routes        []*Route
+	Upstreams     []*Upstream
+	Services      []*Service
+	PluginConfigs []*PluginConfig
+}
+
+// Link assembles objects parsed one by one into a Routes, resolving each
+// route's upstream_id, service_id and plugin_config_id (and a service's
+// upstream_id). A route whose references do not resolve is left out and
+// reported (Error.File is its source as given in sources, by route id).
+// The objects given are not modified: linked routes and services are
+// copies, so a snapshot never shares a mutable object with another.
+func Link(file string, objs Objects, sources map[string]string) (*Routes, Errors) {
+	r := &Routes{File: file, Upstreams: objs.Upstreams, PluginConfigs: objs.PluginConfigs}
+	byID := make(map[string]*Upstream, len(objs.Upstreams))
+	for _, u := range objs.Upstreams {
 		byID[u.ID] = u
 	}
+	services := make(map[string]*Service, len(objs.Services))
+	for _, s := range objs.Services {
+		if s.UpstreamID != "" && byID[s.UpstreamID] != nil {
+			c := *s
+			c.Upstream = byID[s.UpstreamID]
+			s = &c
+		}
+		services[s.ID] = s
+		r.Services = append(r.Services, s)
+	}
+	pcs := make(map[string]*PluginConfig, len(objs.PluginConfigs))
+	for _, pc := range objs.PluginConfigs {
+		pcs[pc.ID] = pc
+	}
 	var errs Errors
-	for _, rt := range routes {
-		if rt.UpstreamID == "" {
-			r.Routes = append(r.Routes, rt)
+	for _, rt := range objs.Routes {
+		if rt.UpstreamID != "" {
+			u, ok := byID[rt.UpstreamID]
+			if !ok {
+				errs = append(errs, &Error{File: sources[rt.ID], Path: "upstream_id", Msg: fmt.Sprintf("upstream %q not found in upstreams", rt.UpstreamID)})
+				continue
+			}
+			c := *rt
+			c.Upstream = u
+			rt = &c
+		}
+		composed, field, msg := compose(rt, services, pcs, byID)
+		if composed == nil {
+			errs = append(errs, &Error{File: sources[rt.ID], Path: field, Msg: msg})
 			continue
 		}
-		u, ok := byID[rt.UpstreamID]
-		if !ok {
-			errs = append(errs, &Error{File: sources[rt.ID], Path: "upstream_id", Msg: fmt.Sprintf("upstream %q not found in upstreams", rt.UpstreamID)})
-			continue
-		}
-		c := *rt
-		c.Upstream = u
-		r.Routes = append(r.Routes, &c)
+		r.Routes = append(r.Routes, composed)
 	}
 	return r, errs
 }

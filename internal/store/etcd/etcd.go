@@ -103,6 +103,8 @@ type entry struct {
 	created  int64 // CreateRevision
 	route    *config.Route
 	upstream *config.Upstream
+	service  *config.Service
+	pc       *config.PluginConfig
 }
 
 // New creates the etcd client for m.Deployment.Etcd. It does not connect:
@@ -313,6 +315,10 @@ func (p *Provider) parse(key string, value []byte, rev, created int64) *entry {
 		e.route, err = config.ParseRouteObject(key, id, value, p.main)
 	case config.KindUpstreams:
 		e.upstream, err = config.ParseUpstreamObject(key, id, value)
+	case config.KindServices:
+		e.service, err = config.ParseServiceObject(key, id, value, p.main)
+	case config.KindPluginConfigs:
+		e.pc, err = config.ParsePluginConfigObject(key, id, value, p.main)
 	default:
 		if slices.Contains(config.UnsupportedKinds, kind) {
 			p.log.Warn("etcd object not applied: Heimdall cannot apply this kind yet", "key", key, "revision", rev, "kind", kind,
@@ -361,8 +367,7 @@ func (p *Provider) build() *store.Snapshot {
 	}
 	slices.Sort(keys)
 	var (
-		routes    []*config.Route
-		upstreams []*config.Upstream
+		objs      config.Objects
 		sources   = map[string]string{}
 		h         = sha256.New()
 		cache     = map[string][]Object{}
@@ -373,13 +378,17 @@ func (p *Provider) build() *store.Snapshot {
 		cache[e.kind] = append(cache[e.kind], Object{Key: k, Value: e.value, CreateRevision: e.created, ModRevision: e.rev})
 		switch {
 		case e.route != nil:
-			routes = append(routes, e.route)
+			objs.Routes = append(objs.Routes, e.route)
 			sources[e.route.ID] = k
 		case e.upstream != nil:
-			upstreams = append(upstreams, e.upstream)
+			objs.Upstreams = append(objs.Upstreams, e.upstream)
+		case e.service != nil:
+			objs.Services = append(objs.Services, e.service)
+		case e.pc != nil:
+			objs.PluginConfigs = append(objs.PluginConfigs, e.pc)
 		}
 	}
-	r, errs := config.Link(p.source, routes, upstreams, sources)
+	r, errs := config.Link(p.source, objs, sources)
 	seen := map[string]bool{}
 	for _, e := range errs {
 		seen[e.File] = true

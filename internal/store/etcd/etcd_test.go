@@ -121,6 +121,9 @@ func TestLoadValidatesEachObject(t *testing.T) {
 	fx.put("/apisix/routes/2", `{"uri":"two","upstream_id":"1"}`)    // invalid
 	fx.put("/apisix/routes/3", `{"uri":"/three","upstream_id":"9"}`) // missing upstream
 	fx.put("/apisix/routes", "init_dir")                             // directory marker
+	fx.put("/apisix/services/s", `{"upstream_id":"1","plugins":{"proxy-rewrite":{"uri":"/svc"}}}`)
+	fx.put("/apisix/routes/5", `{"uri":"/five","service_id":"s"}`)
+	fx.put("/apisix/routes/4", `{"uri":"/four","service_id":"nope"}`)
 	fx.put("/apisix/consumers/jack", `{"username":"jack"}`)
 	fx.put("/other/routes/1", route("/elsewhere"))
 
@@ -128,7 +131,10 @@ func TestLoadValidatesEachObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Routes.Routes) != 1 || routeURI(s, "1") != "/one" || len(s.Routes.Upstreams) != 1 || s.Routes.Routes[0].Upstream != s.Routes.Upstreams[0] {
+	if len(s.Routes.Routes) != 2 || routeURI(s, "1") != "/one" || len(s.Routes.Upstreams) != 1 || s.Routes.Routes[0].Upstream != s.Routes.Upstreams[0] {
+		t.Fatalf("snapshot routes = %+v upstreams = %+v", s.Routes.Routes, s.Routes.Upstreams)
+	}
+	if five := s.Routes.Routes[1]; five.ID != "5" || five.Upstream != s.Routes.Upstreams[0] || five.ProxyRewrite == nil || five.ProxyRewrite.URI != "/svc" {
 		t.Fatalf("snapshot routes = %+v upstreams = %+v", s.Routes.Routes, s.Routes.Upstreams)
 	}
 	logs := strings.ReplaceAll(fx.logs.String(), " etcd="+fx.etcd.Endpoint(), "")
@@ -136,6 +142,7 @@ func TestLoadValidatesEachObject(t *testing.T) {
 		`msg="invalid etcd object rejected" key=/apisix/routes/2 revision=4 error="/apisix/routes/2: uri: uri \"two\" must start with /; allowed: \"/exact\" or \"/prefix/*\"" last_valid="none; the object is not served"`,
 		`msg="etcd route not served" key=/apisix/routes/3 error="/apisix/routes/3: upstream_id: upstream \"9\" not found in upstreams"`,
 		`msg="etcd object not applied: Heimdall cannot apply this kind yet" key=/apisix/consumers/jack`,
+		`msg="etcd route not served" key=/apisix/routes/4 error="/apisix/routes/4: service_id: service \"nope\" not found in services"`,
 	} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log lacks\n%s\nlogs:\n%s", want, logs)
