@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/heimdallgw/heimdall/internal/config"
@@ -29,6 +30,9 @@ func newProvider(m *config.Main, logs *Logs, opts RunOptions, onChange func(*sto
 			Logger:   logs.Error,
 			OnChange: onChange,
 		})}, nil, nil
+	}
+	if opts.RoutesPath != "" {
+		return nil, nil, fmt.Errorf("%s: the routes come from etcd (deployment config_provider etcd); -routes %s applies to the yaml provider only", m.File, opts.RoutesPath)
 	}
 	p, err := etcdstore.New(m, etcdstore.Options{Logger: logs.Error, OnChange: onChange})
 	if err != nil {

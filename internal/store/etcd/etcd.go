@@ -286,9 +286,10 @@ func (p *Provider) reload(ctx context.Context) error {
 			p.objects[key] = prev
 			continue
 		}
-		if e := p.parse(key, kv.Value, kv.ModRevision, kv.CreateRevision); e != nil {
+		prev := old[key]
+		if e := p.parse(key, kv.Value, kv.ModRevision, kv.CreateRevision, prev); e != nil {
 			p.objects[key] = e
-		} else if prev, ok := old[key]; ok {
+		} else if prev != nil {
 			p.objects[key] = prev
 		}
 	}
@@ -303,7 +304,7 @@ func (p *Provider) reload(ctx context.Context) error {
 // parse validates one value. It returns nil (after logging why) when the
 // object cannot be applied; keys that are not objects of a known kind are
 // skipped quietly.
-func (p *Provider) parse(key string, value []byte, rev, created int64) *entry {
+func (p *Provider) parse(key string, value []byte, rev, created int64, prev *entry) *entry {
 	kind, id, ok := p.split(key)
 	if !ok {
 		return nil
@@ -333,12 +334,12 @@ func (p *Provider) parse(key string, value []byte, rev, created int64) *entry {
 		if !errors.As(err, &errs) {
 			errs = config.Errors{{File: key, Msg: err.Error()}}
 		}
-		prev := "none; the object is not served"
-		if old, ok := p.objects[key]; ok {
-			prev = fmt.Sprintf("revision %d keeps serving", old.rev)
+		kept := "none; the object is not served"
+		if prev != nil {
+			kept = fmt.Sprintf("revision %d keeps serving", prev.rev)
 		}
 		for _, ce := range errs {
-			p.log.Error("invalid etcd object rejected", "key", key, "revision", rev, "error", ce.Error(), "last_valid", prev)
+			p.log.Error("invalid etcd object rejected", "key", key, "revision", rev, "error", ce.Error(), "last_valid", kept)
 		}
 		return nil
 	}
@@ -516,7 +517,7 @@ func (p *Provider) apply(events []*clientv3.Event) {
 				p.changed = true
 			}
 		case mvccpb.PUT:
-			if e := p.parse(key, kv.Value, kv.ModRevision, kv.CreateRevision); e != nil {
+			if e := p.parse(key, kv.Value, kv.ModRevision, kv.CreateRevision, p.objects[key]); e != nil {
 				p.objects[key] = e
 				p.changed = true
 			}

@@ -190,19 +190,23 @@ func TestCompaction(t *testing.T) {
 	fx := newFixture(t)
 	fx.put("/apisix/upstreams/1", upstream1)
 	fx.put("/apisix/routes/1", route("/v1"))
+	fx.put("/apisix/routes/3", route("/three"))
 	if _, err := fx.p.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	fx.put("/apisix/routes/1", route("/v2"))
 	fx.put("/apisix/routes/2", route("/two"))
+	fx.put("/apisix/routes/3", `{"uri":"three"}`) // invalid: the reload keeps the loaded version
 	rev := fx.put("/apisix/routes/1", route("/v3"))
 	if _, err := fx.cli.Compact(context.Background(), rev); err != nil {
 		t.Fatal(err)
 	}
 	fx.run()
 	s := fx.next("the compacted changes", func(s *store.Snapshot) bool {
-		return routeURI(s, "1") == "/v3" && routeURI(s, "2") == "/two"
+		return routeURI(s, "1") == "/v3" && routeURI(s, "2") == "/two" && routeURI(s, "3") == "/three"
 	})
+	fx.waitLog(`key=/apisix/routes/3`)
+	fx.waitLog(`last_valid="revision 4 keeps serving"`)
 	fx.waitLog("full reload from etcd")
 	fx.waitLog("watch compacted")
 	// The watch continues after the reload.
