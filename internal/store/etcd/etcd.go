@@ -368,10 +368,10 @@ func (p *Provider) build() *store.Snapshot {
 	}
 	slices.Sort(keys)
 	var (
-		objs      config.Objects
-		sources   = map[string]string{}
-		h         = sha256.New()
-		cache     = map[string][]Object{}
+		objs    config.Objects
+		sources = map[string]string{}
+		h       = sha256.New()
+		cache   = map[string][]Object{}
 	)
 	for _, k := range keys {
 		e := p.objects[k]
