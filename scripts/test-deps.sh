@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs on a fresh Debian machine:
-# redis-server on 127.0.0.1:6379 (real Redis for the network-access tests) and
-# node/npm (to build the AssemblyScript test plugin). Idempotent.
+# redis-server on 127.0.0.1:6379 (real Redis for the network-access tests),
+# node/npm (to build the AssemblyScript test plugin) and etcd-server (the
+# cluster-mode tests start their own etcd per test package, see
+# internal/testutil/etcdtest). Idempotent.
 set -euo pipefail
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "test-deps: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2

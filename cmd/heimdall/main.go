@@ -5,6 +5,8 @@
 //	heimdall validate [-c conf/config.yaml]     check the configuration and exit
 //	heimdall plugin   inspect|run|test|new      the plugin author's toolkit
 //	heimdall httpbin  [--listen 127.0.0.1:8080] serve httpbin as a demo upstream
+//	heimdall admin    routes|upstreams <verb>   Admin API client (cluster mode)
+//	heimdall config   push|dump                 apisix.yaml ↔ etcd
 //	heimdall version                            print the version
 package main
 
@@ -34,6 +36,8 @@ commands:
   validate  check config.yaml and apisix.yaml, print every error, exit 1 on errors
   plugin    inspect, run, test or scaffold a wasm plugin ('heimdall plugin -h')
   httpbin   serve httpbin as a demo upstream (--listen 127.0.0.1:8080)
+  admin     Admin API client: admin routes|upstreams list|get|put|post|patch|delete
+  config    config push apisix.yaml (standalone file → etcd), config dump (etcd → apisix.yaml)
   version   print the version
 
 Run 'heimdall <command> -h' for the flags of a command.
@@ -55,6 +59,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdPlugin(ctx, args[1:], stdout, stderr)
 	case "httpbin":
 		return cmdHTTPBin(ctx, args[1:], stdout, stderr)
+	case "config":
+		return cmdConfig(ctx, args[1:], stdout, stderr)
+	case "admin":
+		return cmdAdmin(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "version", "-v", "--version":
 		fmt.Fprintf(stdout, "heimdall %s\n", version)
 		return 0

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/plugintool"
@@ -30,6 +31,9 @@ func loadConfig(mainPath, routesPath string) (*config.Main, *config.Routes, erro
 		return nil, nil, err
 	}
 	if routesPath == "" {
+		if m.Deployment.UsesEtcd() {
+			return m, nil, nil // the routes are in etcd
+		}
 		routesPath = m.Heimdall.APISIXYAML
 	}
 	r, err := config.LoadRoutes(routesPath, m)
@@ -80,7 +84,12 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if *noWasm {
 		what = "not compiled: --no-wasm"
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d wasm plugins, %s)\n%s: ok (%d routes, %d upstreams)\n",
-		m.File, len(m.Wasm.Plugins), what, r.File, len(r.Routes), len(r.Upstreams))
+	fmt.Fprintf(stdout, "%s: ok (%d wasm plugins, %s)\n", m.File, len(m.Wasm.Plugins), what)
+	if r == nil {
+		fmt.Fprintf(stdout, "routes: read from etcd (%s, prefix %s) by `heimdall run`; each object is checked as it is loaded\n",
+			strings.Join(m.Deployment.Etcd.Host, ", "), m.Deployment.Etcd.Prefix)
+		return 0
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d routes, %d upstreams)\n", r.File, len(r.Routes), len(r.Upstreams))
 	return 0
 }

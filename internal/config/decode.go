@@ -18,11 +18,14 @@ import (
 type decoder struct {
 	file string
 	errs Errors
+	// noPos leaves positions out of errors, for objects whose source is
+	// not a file (etcd keys, Admin API bodies).
+	noPos bool
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 	e := &Error{File: d.file, Path: path, Msg: fmt.Sprintf(format, args...)}
-	if n != nil {
+	if n != nil && !d.noPos {
 		e.Line, e.Column = n.Line, n.Column
 	}
 	d.errs = append(d.errs, e)

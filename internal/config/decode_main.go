@@ -40,7 +40,7 @@ func levelNames() []string {
 // dir is the directory relative paths are resolved against.
 func (d *decoder) decodeMain(root *yaml.Node, m *Main, dir string) {
 	m.APISIX.NodeListen = []Listen{{Port: DefaultListenPort}}
-	m.Deployment = Deployment{Role: "data_plane", ConfigProvider: "yaml"}
+	m.Deployment = defaultDeployment()
 	m.NginxConfig = NginxConfig{ErrorLogLevel: DefaultErrorLogLevel, LogLevel: slog.LevelWarn}
 	m.Heimdall = Heimdall{
 		LogFormat:               LogFormatText,
@@ -56,7 +56,7 @@ func (d *decoder) decodeMain(root *yaml.Node, m *Main, dir string) {
 	if root != nil {
 		d.mapping(root, "",
 			field{"apisix", func(v *yaml.Node, p string) { d.decodeAPISIX(v, p, &m.APISIX, dir) }},
-			field{"deployment", func(v *yaml.Node, p string) { d.decodeDeployment(v, p, &m.Deployment) }},
+			field{"deployment", func(v *yaml.Node, p string) { d.decodeDeployment(v, p, &m.Deployment, dir) }},
 			field{"nginx_config", func(v *yaml.Node, p string) {
 				d.mapping(v, p, field{"error_log_level", func(v *yaml.Node, p string) {
 					if s, ok := d.oneOf(v, p, "log level", levelNames()...); ok {
@@ -133,6 +133,11 @@ func (d *decoder) decodeAPISIX(n *yaml.Node, path string, a *APISIX, dir string)
 				field{"ssl_cert_key", func(v *yaml.Node, p string) {
 					if s, ok := d.str(v, p); ok {
 						a.SSL.CertKey = resolvePath(dir, s)
+					}
+				}},
+				field{"ssl_trusted_certificate", func(v *yaml.Node, p string) {
+					if s, ok := d.str(v, p); ok {
+						a.SSL.TrustedCertificate = resolvePath(dir, s)
 					}
 				}},
 			)
@@ -228,38 +233,6 @@ func (d *decoder) port(n *yaml.Node, path string) (int, bool) {
 		return 0, false
 	}
 	return v, true
-}
-
-func (d *decoder) decodeDeployment(n *yaml.Node, path string, dep *Deployment) {
-	d.mapping(n, path,
-		field{"role", func(v *yaml.Node, p string) {
-			s, ok := d.str(v, p)
-			if !ok {
-				return
-			}
-			if s != "data_plane" {
-				d.errorf(resolve(v), p, "unsupported role %q; allowed: data_plane (standalone mode with config_provider yaml)", s)
-				return
-			}
-			dep.Role = s
-		}},
-		field{"role_data_plane", func(v *yaml.Node, p string) {
-			d.mapping(v, p, field{"config_provider", func(v *yaml.Node, p string) {
-				s, ok := d.str(v, p)
-				if !ok {
-					return
-				}
-				switch s {
-				case "yaml":
-					dep.ConfigProvider = s
-				case "etcd":
-					d.errorf(resolve(v), p, "config_provider \"etcd\" is not supported yet; allowed: yaml")
-				default:
-					d.errorf(resolve(v), p, "unknown config_provider %q; allowed: yaml (etcd is not supported yet)", s)
-				}
-			}})
-		}},
-	)
 }
 
 func (d *decoder) decodeHeimdall(n *yaml.Node, path string, h *Heimdall) {

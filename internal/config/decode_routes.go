@@ -23,12 +23,14 @@ var chashVars = []string{"remote_addr", "remote_port", "uri", "request_uri", "ho
 
 func (d *decoder) decodeRoutes(root *yaml.Node, m *Main) *Routes {
 	r := &Routes{}
-	var routesNode, upstreamsNode, pluginsNode *yaml.Node
+	var routesNode, upstreamsNode, pluginsNode, servicesNode, pcsNode *yaml.Node
 	if root != nil {
 		d.mapping(root, "",
 			field{"routes", func(v *yaml.Node, _ string) { routesNode = v }},
 			field{"upstreams", func(v *yaml.Node, _ string) { upstreamsNode = v }},
 			field{"plugins", func(v *yaml.Node, _ string) { pluginsNode = v }},
+			field{"services", func(v *yaml.Node, _ string) { servicesNode = v }},
+			field{"plugin_configs", func(v *yaml.Node, _ string) { pcsNode = v }},
 		)
 	}
 	// Upstreams and the plugin list first: routes refer to both.
@@ -57,6 +59,7 @@ func (d *decoder) decodeRoutes(root *yaml.Node, m *Main) *Routes {
 			r.EnabledPlugins = []string{}
 		}
 	}
+	services, pcs := d.decodeShared(servicesNode, pcsNode, m, r, byID)
 	if routesNode != nil {
 		items, _ := d.sequence(routesNode, "routes")
 		ids := map[string]bool{}
@@ -66,6 +69,12 @@ func (d *decoder) decodeRoutes(root *yaml.Node, m *Main) *Routes {
 			if rt == nil {
 				continue
 			}
+			composed, field, msg := compose(rt, services, pcs, nil)
+			if composed == nil {
+				d.errorf(resolve(it), join(p, field), "%s", msg)
+				continue
+			}
+			rt = composed
 			if ids[rt.ID] {
 				d.errorf(resolve(it), join(p, "id"), "duplicate route id %q", rt.ID)
 				continue
@@ -212,7 +221,10 @@ func (d *decoder) decodeRoute(n *yaml.Node, path string, m *Main, enabled []stri
 				rt.UpstreamID, idNode, idPath = s, resolve(v), p
 			}
 		}},
+		field{"service_id", func(v *yaml.Node, p string) { rt.ServiceID, _ = d.id(v, p) }},
+		field{"plugin_config_id", func(v *yaml.Node, p string) { rt.PluginConfigID, _ = d.id(v, p) }},
 		field{"plugins", func(v *yaml.Node, p string) { d.decodeRoutePlugins(v, p, rt, m, enabled) }},
+		d.timestamp("create_time"), d.timestamp("update_time"),
 	)
 	if !ok {
 		return nil
@@ -228,14 +240,16 @@ func (d *decoder) decodeRoute(n *yaml.Node, path string, m *Main, enabled []stri
 		d.errorf(idNode, idPath, "set either upstream or upstream_id, not both")
 	case upstreamNode != nil:
 		rt.Upstream = d.decodeUpstream(upstreamNode, upstreamPath, false)
+	case idNode != nil && upstreams == nil:
+		// An object on its own (etcd, Admin API): Link resolves the id.
 	case idNode != nil:
 		u, found := upstreams[rt.UpstreamID]
 		if !found {
 			d.errorf(idNode, idPath, "upstream %q not found in upstreams", rt.UpstreamID)
 		}
 		rt.Upstream = u
-	case !hasKey(n, "upstream_id"):
-		d.errorf(n, path, "needs upstream or upstream_id")
+	case !hasKey(n, "upstream_id") && !hasKey(n, "service_id"):
+		d.errorf(n, path, "needs upstream, upstream_id or service_id")
 	}
 	if len(d.errs) > before {
 		return nil
@@ -525,6 +539,7 @@ func (d *decoder) decodeUpstream(n *yaml.Node, path string, named bool) *Upstrea
 				field{"requests", func(v *yaml.Node, p string) { set(&u.KeepalivePool.Requests)(d.positive(v, p)) }},
 			)
 		}},
+		d.timestamp("create_time"), d.timestamp("update_time"),
 	)
 	if !ok {
 		return nil

@@ -1,7 +1,9 @@
 // Package config loads and validates Heimdall's two APISIX-compatible
 // configuration files: config.yaml (listeners, logging, deployment mode, the
-// wasm plugins and Heimdall's own knobs) and apisix.yaml (standalone routes
-// and upstreams).
+// wasm plugins and Heimdall's own knobs) and apisix.yaml (standalone routes,
+// upstreams, services and plugin configs). The same decoders check single
+// objects stored elsewhere (etcd values, Admin API bodies; objects.go),
+// with the object's key in place of file:line.
 //
 // Decoding is strict: unknown fields, wrong types and bad values are errors.
 // Every problem is reported, not just the first, as an Errors value whose

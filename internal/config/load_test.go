@@ -45,7 +45,7 @@ func TestParseMainDefaults(t *testing.T) {
 		return Main{
 			File:        "conf/config.yaml",
 			APISIX:      APISIX{NodeListen: []Listen{{Port: 9080}}},
-			Deployment:  Deployment{Role: "data_plane", ConfigProvider: "yaml"},
+			Deployment:  defaultDeployment(),
 			NginxConfig: NginxConfig{ErrorLogLevel: "warn", LogLevel: slog.LevelWarn},
 			Heimdall: Heimdall{
 				LogFormat:               "text",

@@ -63,13 +63,10 @@ type SSL struct {
 	Listen  []Listen
 	Cert    string // ssl_cert, resolved path
 	CertKey string // ssl_cert_key, resolved path
-}
-
-// Deployment is the `deployment:` section. Only the standalone data plane is
-// supported: role data_plane with config_provider yaml.
-type Deployment struct {
-	Role           string // "data_plane"
-	ConfigProvider string // "yaml"
+	// TrustedCertificate is ssl_trusted_certificate: the CA bundle (PEM,
+	// resolved path) that verifies the servers Heimdall itself connects to
+	// over TLS (etcd), as in APISIX; empty means the system roots.
+	TrustedCertificate string
 }
 
 // NginxConfig is the `nginx_config:` section; only error_log_level is read.

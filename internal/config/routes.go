@@ -15,6 +15,10 @@ type Routes struct {
 	// Upstreams are the named upstreams of the `upstreams` section, in
 	// declaration order. Inline upstreams of routes are not listed here.
 	Upstreams []*Upstream
+	// Services and PluginConfigs are the `services` and `plugin_configs`
+	// sections; Routes already carry what they inherit from them.
+	Services      []*Service
+	PluginConfigs []*PluginConfig
 	// EnabledPlugins is the optional `plugins` section (a list of
 	// {name: ...}); nil when absent. When present, routes may only use the
 	// plugins it lists.
@@ -38,6 +42,13 @@ type Route struct {
 	// Enabled is false for `status: 0`; disabled routes must not match.
 	Enabled bool
 	Labels  map[string]string
+
+	// ServiceID and PluginConfigID name the service and plugin config the
+	// route takes upstream, hosts and plugins from (see Service); empty
+	// when none. Upstream, Hosts, ProxyRewrite and Wasm already include
+	// what they give.
+	ServiceID      string
+	PluginConfigID string
 
 	// UpstreamID is the referenced upstream's id; empty for an inline upstream.
 	UpstreamID string

@@ -199,6 +199,9 @@ func (gw *Gateway) reservedPorts() []netip.AddrPort {
 	if st := gw.main.APISIX.Status; st.Enable {
 		add([]config.Listen{st.Listen})
 	}
+	if gw.main.Deployment.HasAdmin() { // a plugin must never reach the Admin API
+		add([]config.Listen{gw.main.Deployment.Admin.Listen})
+	}
 	return out
 }
 

@@ -17,7 +17,7 @@ import (
 
 // RunOptions are what Run needs besides config.yaml.
 type RunOptions struct {
-	// RoutesPath overrides heimdall.apisix_yaml.
+	// RoutesPath overrides heimdall.apisix_yaml (standalone mode only).
 	RoutesPath string
 	// ReloadInterval is how often apisix.yaml is polled; zero is the store's
 	// default (1s).
@@ -26,6 +26,12 @@ type RunOptions struct {
 	// on_configure before installing the routes that are ready; zero means
 	// DefaultConfigureWait.
 	ConfigureWait time.Duration
+	// Cluster, when set, is called once with the etcd provider's status
+	// (config_provider etcd only), for metrics and status endpoints.
+	Cluster func(ClusterStatus)
+	// AdminReady, when set, is called with the Admin API's address
+	// (traditional role) before Ready.
+	AdminReady func(net.Addr)
 	// Ready, when set, is called once every listener is bound and the
 	// first routes are applied, with the bound addresses (plain first, then
 	// TLS), so tests can listen on port 0.
@@ -88,18 +94,20 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 		auxWG.Wait()
 	}()
 
-	st := store.NewFile(m, store.FileOptions{
-		Path:     opts.RoutesPath,
-		Interval: opts.ReloadInterval,
-		Logger:   logs.Error,
-		OnChange: func(s *store.Snapshot) {
-			if err := gw.Apply(ctx, s); err != nil {
-				logs.Error.Error("new routes rejected; the previous routes keep serving",
-					"file", s.Routes.File, "version", s.Version, "err", err)
-			}
-		},
+	st, ep, err := newProvider(m, logs, opts, func(s *store.Snapshot) {
+		if err := gw.Apply(ctx, s); err != nil {
+			logs.Error.Error("new routes rejected; the previous routes keep serving",
+				"file", s.Routes.File, "version", s.Version, "err", err)
+		}
 	})
-	snap, err := st.Load()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if ep != nil && opts.Cluster != nil {
+		opts.Cluster(ep)
+	}
+	snap, err := st.Load(ctx)
 	if err != nil {
 		return err
 	}
@@ -134,7 +142,7 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 	plain, secure = gw.countConnections(srv, plain, secure)
 
 	var wg sync.WaitGroup
-	errc := make(chan error, len(plain)+len(secure)+1)
+	errc := make(chan error, len(plain)+len(secure)+2)
 	serve := func(l net.Listener, fn func(net.Listener) error, kind string) {
 		wg.Add(1)
 		go func() {
@@ -158,6 +166,16 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 		defer wg.Done()
 		st.Run(watchCtx) //nolint:errcheck // returns nil when its context ends
 	}()
+	adm, err := startAdmin(m, ep, logs, errc)
+	if err != nil {
+		stopWatch()
+		srv.Shutdown(closeCtx) //nolint:errcheck // nothing was served yet
+		wg.Wait()
+		return err
+	}
+	if opts.AdminReady != nil && adm != nil {
+		opts.AdminReady(adm.addr())
+	}
 	if opts.Ready != nil {
 		opts.Ready(addrs(plain), addrs(secure))
 	}
@@ -172,6 +190,7 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 	stopWatch()
 	sctx, cancel := context.WithTimeout(closeCtx, m.Heimdall.GracefulShutdownTimeout)
 	defer cancel()
+	adm.shutdown(sctx)
 	if err := srv.Shutdown(sctx); err != nil {
 		logs.Error.Warn("graceful shutdown incomplete; remaining connections closed", "err", err)
 	}
