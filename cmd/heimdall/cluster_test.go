@@ -53,7 +53,8 @@ func TestClusterWalkthrough(t *testing.T) {
 	key := "walkthrough-0123456789abcdef"
 	t.Setenv("HEIMDALL_ADMIN_KEY", key)
 
-	ports := map[string]int{"9080": gwtest.FreePort(t), "9081": gwtest.FreePort(t), "9180": gwtest.FreePort(t)}
+	ports := map[string]int{"9080": gwtest.FreePort(t), "9081": gwtest.FreePort(t), "9180": gwtest.FreePort(t),
+		"9091": gwtest.FreePort(t), "9092": gwtest.FreePort(t)}
 	dir := t.TempDir()
 	for _, name := range []string{"config.yaml", "data-plane.yaml", "upstream.yaml", "route.yaml"} {
 		b, err := os.ReadFile(filepath.Join("../../conf/cluster", name))
@@ -62,7 +63,8 @@ func TestClusterWalkthrough(t *testing.T) {
 		}
 		// One pass, so a new port never gets replaced again.
 		r := strings.NewReplacer("http://127.0.0.1:2379", srv.Endpoint(), "../../build/plugins/heimdall.wasm", plugin, "127.0.0.1:8080", up,
-			"9080", strconv.Itoa(ports["9080"]), "9081", strconv.Itoa(ports["9081"]), "9180", strconv.Itoa(ports["9180"]))
+			"9080", strconv.Itoa(ports["9080"]), "9081", strconv.Itoa(ports["9081"]), "9180", strconv.Itoa(ports["9180"]),
+			"9091", strconv.Itoa(ports["9091"]), "9092", strconv.Itoa(ports["9092"]))
 		gwtest.WriteFile(t, filepath.Join(dir, name), r.Replace(string(b)))
 	}
 
