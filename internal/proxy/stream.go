@@ -310,6 +310,7 @@ func (s *Stream) forward(u *Upstream, hasBody bool) {
 	if u.RetryTimeout > 0 {
 		deadline = x.Start.Add(u.RetryTimeout)
 	}
+	staleRetried := false
 	for attempt := 0; ; attempt++ {
 		n := u.balancer.pick(key, tried)
 		if n == nil {
@@ -338,6 +339,15 @@ func (s *Stream) forward(u *Upstream, hasBody bool) {
 			s.requestBodyFailed(s.reqPump.err)
 			return
 		}
+		if !staleRetried && s.staleRetry(hasBody) {
+			// The pooled connection was closed by the upstream while idle:
+			// not a failure of the node, and not counted as a retry.
+			staleRetried = true
+			attempt--
+			s.p.opts.ErrorLog.Debug("upstream closed a pooled connection; retrying on another",
+				"upstream", n.Addr, "error", err.Error())
+			continue
+		}
 		status := upstreamStatus(err)
 		s.failure = err
 		s.logFailure(failureMessage(err), err)
@@ -350,6 +360,21 @@ func (s *Stream) forward(u *Upstream, hasBody bool) {
 		}
 		tried[n.index] = true
 	}
+}
+
+// staleRetry reports whether the attempt that just failed may be sent
+// again because it found its pooled connection closed by the upstream (see
+// upConn.staleFailure): when the request is idempotent or none of it was
+// written, and its body, if any, can be sent again.
+func (s *Stream) staleRetry(hasBody bool) bool {
+	a, ok := s.upResp.LocalAddr().(*upAddr)
+	if !ok || !a.c.staleFailure() {
+		return false
+	}
+	if !idempotent(s.X.Req.Method) && a.c.written > 0 {
+		return false
+	}
+	return !hasBody || s.reqPump.rewind()
 }
 
 // requestBodyFailed answers when reading or filtering the request body
