@@ -261,6 +261,11 @@ func (s *Stream) upstreamHost(u *Upstream, n *Node) []byte {
 	case "rewrite":
 		return u.UpstreamHost
 	}
+	if len(x.Req.Authority) == 0 {
+		// An HTTP/1.0 request without Host: there is nothing to pass, so
+		// the upstream gets the node's host, as with pass_host node.
+		return n.hostHeader
+	}
 	return x.Req.Authority
 }
 

@@ -44,6 +44,7 @@ func (ci *connInfo) fill(c net.Conn) {
 
 type infoConn interface {
 	connInfo() *connInfo
+	head() *headScan
 }
 
 // Linger timing: how long and how much a closing connection drains. The
@@ -73,6 +74,7 @@ type plainConn struct {
 	net.Conn
 	info connInfo
 	dl   deadlines
+	hs   headScan
 	// wrote: the last operation was a write (a response went out).
 	wrote bool
 	// yield: see Read.
@@ -97,15 +99,24 @@ func (c *plainConn) Read(p []byte) (int, error) {
 			runtime.Gosched()
 		}
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.hs.on {
+		if serr := c.hs.scan(p[:n]); serr != nil {
+			return 0, serr
+		}
+	}
+	return n, err
 }
 
 func (c *plainConn) Write(p []byte) (int, error) {
 	c.wrote = true
+	c.hs.write()
 	return c.Conn.Write(p)
 }
 
 func (c *plainConn) connInfo() *connInfo { return &c.info }
+
+func (c *plainConn) head() *headScan { return &c.hs }
 
 func (c *plainConn) Close() error {
 	if c.info.linger.Load() {
@@ -119,10 +130,12 @@ func (c *plainConn) Close() error {
 }
 
 func (c *plainConn) SetDeadline(t time.Time) error {
+	c.hs.next()
 	return c.dl.setBoth(c.Conn, t)
 }
 
 func (c *plainConn) SetReadDeadline(t time.Time) error {
+	c.hs.next()
 	return c.dl.read.set(c.Conn.SetReadDeadline, t, c.dl.readSlack)
 }
 
@@ -190,13 +203,33 @@ type tlsConn struct {
 	*tls.Conn
 	info connInfo
 	dl   deadlines
+	// hs checks HTTP/1.1 request heads; off (hs.on false, never started)
+	// on HTTP/2 connections.
+	hs headScan
+}
+
+func (c *tlsConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.hs.on {
+		if serr := c.hs.scan(p[:n]); serr != nil {
+			return 0, serr
+		}
+	}
+	return n, err
+}
+
+func (c *tlsConn) Write(p []byte) (int, error) {
+	c.hs.write()
+	return c.Conn.Write(p)
 }
 
 func (c *tlsConn) SetDeadline(t time.Time) error {
+	c.hs.next()
 	return c.dl.setBoth(c.Conn, t)
 }
 
 func (c *tlsConn) SetReadDeadline(t time.Time) error {
+	c.hs.next()
 	return c.dl.read.set(c.Conn.SetReadDeadline, t, c.dl.readSlack)
 }
 
@@ -205,6 +238,8 @@ func (c *tlsConn) SetWriteDeadline(t time.Time) error {
 }
 
 func (c *tlsConn) connInfo() *connInfo { return &c.info }
+
+func (c *tlsConn) head() *headScan { return &c.hs }
 
 func (c *tlsConn) Close() error {
 	if c.info.linger.Load() {
@@ -215,7 +250,8 @@ func (c *tlsConn) Close() error {
 
 type plainListener struct {
 	net.Listener
-	dl deadlines
+	dl         deadlines
+	maxHeaders int
 }
 
 func (l *plainListener) Accept() (net.Conn, error) {
@@ -223,7 +259,10 @@ func (l *plainListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &plainConn{Conn: c, dl: l.dl, yield: runtime.GOMAXPROCS(0) == 1}, nil
+	pc := &plainConn{Conn: c, dl: l.dl, yield: runtime.GOMAXPROCS(0) == 1}
+	pc.hs.maxHeaders = l.maxHeaders
+	pc.hs.start()
+	return pc, nil
 }
 
 // chanListener is the net.Listener fasthttp serves on a TLS port: the TLS
@@ -299,6 +338,8 @@ func (s *Server) acceptTLS(l net.Listener, h1 *chanListener) error {
 				s.serveH2Conn(c)
 				return
 			}
+			c.hs.maxHeaders = s.cfg.MaxHeaderCount
+			c.hs.start()
 			if !h1.deliver(c) {
 				c.Close()
 			}

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,9 @@ type Config struct {
 	// MaxHeaderSize bounds the request line plus headers; larger requests
 	// get 431. Default 32 KiB.
 	MaxHeaderSize int
+	// MaxHeaderCount bounds the header lines of an HTTP/1.1 request; more
+	// get 431. Default 100 (Envoy's max_headers_count).
+	MaxHeaderCount int
 	// MaxRequestBodySize bounds request bodies; larger ones get 413 (before
 	// reading when Content-Length says so, else when the stream crosses
 	// it). Zero means unlimited.
@@ -65,6 +69,7 @@ type Config struct {
 // Defaults.
 const (
 	DefaultMaxHeaderSize    = 32 << 10
+	DefaultMaxHeaderCount   = 100
 	DefaultReadTimeout      = 60 * time.Second
 	DefaultIdleTimeout      = 60 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
@@ -112,6 +117,9 @@ func New(cfg Config, h Handler) *Server {
 	if cfg.MaxHeaderSize <= 0 {
 		cfg.MaxHeaderSize = DefaultMaxHeaderSize
 	}
+	if cfg.MaxHeaderCount <= 0 {
+		cfg.MaxHeaderCount = DefaultMaxHeaderCount
+	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = DefaultReadTimeout
 	}
@@ -137,8 +145,11 @@ func New(cfg Config, h Handler) *Server {
 		DisablePreParseMultipartForm:  true,
 		DisableHeaderNamesNormalizing: true,
 		NoDefaultServerHeader:         true,
-		NoDefaultContentType:          true,
-		ReadBufferSize:                cfg.MaxHeaderSize,
+		// Error messages without the request bytes (they may hold
+		// credentials); fastError logs a redacted summary instead.
+		SecureErrorLogMessage: true,
+		NoDefaultContentType:  true,
+		ReadBufferSize:        cfg.MaxHeaderSize,
 		// With StreamRequestBody fasthttp only pre-reads up to 8 KiB; the
 		// limit is enforced by the handler (413), so fasthttp must not
 		// reject anything itself.
@@ -199,7 +210,7 @@ func (s *Server) Serve(l net.Listener) error {
 		l.Close()
 		return ErrServerClosed
 	}
-	err := s.fast.Serve(&plainListener{Listener: l, dl: newDeadlines(&s.cfg)})
+	err := s.fast.Serve(&plainListener{Listener: l, dl: newDeadlines(&s.cfg), maxHeaders: s.cfg.MaxHeaderCount})
 	if s.closing.Load() {
 		return ErrServerClosed
 	}
@@ -283,6 +294,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 type slogPrinter struct{ l *slog.Logger }
 
+// Printf logs fasthttp's messages. A connection's failure was already
+// answered and logged (redacted) by fastError, so it goes to the debug
+// level, with quoted parts elided as there.
 func (p slogPrinter) Printf(format string, args ...any) {
-	p.l.Warn(fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	if strings.HasPrefix(format, "error when serving connection") {
+		p.l.Debug(redactQuoted(msg))
+		return
+	}
+	p.l.Warn(redactQuoted(msg))
 }
