@@ -46,7 +46,8 @@ func TestParseMainDefaults(t *testing.T) {
 			File:        "conf/config.yaml",
 			APISIX:      APISIX{NodeListen: []Listen{{Port: 9080}}},
 			Deployment:  Deployment{Role: "data_plane", ConfigProvider: "yaml"},
-			NginxConfig: NginxConfig{ErrorLogLevel: "warn", LogLevel: slog.LevelWarn},
+			NginxConfig: NginxConfig{ErrorLogLevel: "warn", LogLevel: slog.LevelWarn,
+				HTTP: NginxHTTP{ClientHeaderTimeout: time.Minute, ClientBodyTimeout: time.Minute}},
 			Heimdall: Heimdall{
 				LogFormat:               "text",
 				AccessLog:               AccessLog{Enable: true},
@@ -85,6 +86,7 @@ apisix:
 		{name: "log level and heimdall knobs", yaml: `
 nginx_config:
   error_log_level: notice
+  http: {client_header_timeout: 10s, client_body_timeout: 2.5}
 heimdall:
   log_format: json
   access_log: {enable: false, path: logs/access.log}
@@ -96,7 +98,8 @@ heimdall:
   max_header_size: 8192
   graceful_shutdown_timeout: 1.5
 `, want: func(m *Main) {
-			m.NginxConfig = NginxConfig{ErrorLogLevel: "notice", LogLevel: slog.LevelInfo}
+			m.NginxConfig = NginxConfig{ErrorLogLevel: "notice", LogLevel: slog.LevelInfo,
+				HTTP: NginxHTTP{ClientHeaderTimeout: 10 * time.Second, ClientBodyTimeout: 2500 * time.Millisecond}}
 			m.Heimdall = Heimdall{
 				LogFormat: "json", AccessLog: AccessLog{Path: "conf/logs/access.log"},
 				APISIXYAML: "/etc/heimdall/routes.yaml", WasmCacheDir: "conf/cache", InstancePoolSize: 4,

@@ -72,6 +72,8 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 	srvCfg := server.Config{
 		MaxHeaderSize:      int(m.Heimdall.MaxHeaderSize),
 		MaxRequestBodySize: m.Heimdall.MaxRequestBodySize,
+		ReadTimeout:        m.NginxConfig.HTTP.ClientHeaderTimeout,
+		BodyTimeout:        m.NginxConfig.HTTP.ClientBodyTimeout,
 		ErrorLog:           logs.Error,
 	}
 	if m.APISIX.SSL.Enable {

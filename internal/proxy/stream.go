@@ -394,8 +394,15 @@ func (s *Stream) requestBodyFailed(err error) {
 		s.fail(err)
 		return
 	}
-	// The client went away or sent a broken body.
+	// The client went away, stalled (client_body_timeout: 408, as nginx)
+	// or sent a broken body.
 	s.failure = err
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		s.logFailure("client timed out reading the request body", err)
+		s.respondError(408, nil)
+		return
+	}
 	s.logFailure("client request body failed", err)
 	s.respondError(400, nil)
 }
@@ -751,7 +758,7 @@ func (s *Stream) closeUpstream() {
 
 var errorBodies = func() map[int][]byte {
 	m := map[int][]byte{}
-	for _, st := range []int{400, 404, 413, 431, 499, 500, 502, 503, 504} {
+	for _, st := range []int{400, 404, 408, 413, 431, 499, 500, 502, 503, 504} {
 		m[st] = makeErrorBody(st)
 	}
 	return m

@@ -99,6 +99,9 @@ func (c *plainConn) Read(p []byte) (int, error) {
 			runtime.Gosched()
 		}
 	}
+	if !c.hs.on && c.dl.body > 0 {
+		c.dl.armBody(c.Conn)
+	}
 	n, err := c.Conn.Read(p)
 	if n > 0 && c.hs.on {
 		if serr := c.hs.scan(p[:n]); serr != nil {
@@ -154,14 +157,27 @@ func (c *plainConn) SetWriteDeadline(t time.Time) error {
 type deadlines struct {
 	read, write           armed
 	readSlack, writeSlack time.Duration
+	// body is the client_body_timeout, armed before each read of a request
+	// body (the head is done): see armBody.
+	body time.Duration
 }
 
 func newDeadlines(cfg *Config) deadlines {
-	read := min(cfg.ReadTimeout, cfg.IdleTimeout)
+	read := min(cfg.ReadTimeout, cfg.IdleTimeout, cfg.BodyTimeout)
 	if read <= 0 {
 		read = max(cfg.ReadTimeout, cfg.IdleTimeout)
 	}
-	return deadlines{readSlack: read >> 5, writeSlack: cfg.WriteTimeout >> 5}
+	return deadlines{readSlack: read >> 5, writeSlack: cfg.WriteTimeout >> 5, body: cfg.BodyTimeout}
+}
+
+// armBody moves the read deadline to body from now, before a read after
+// the request head: fasthttp reads the body under the deadline it armed
+// for the head, which would cut a long upload and lets a client stall a
+// body for the rest of the head's timeout. Lazy like the others (at most
+// the slack early). Reads past the body before the next head (draining an
+// unread body) are bounded the same way.
+func (d *deadlines) armBody(c net.Conn) {
+	_ = d.read.set(c.SetReadDeadline, time.Now().Add(d.body), d.readSlack)
 }
 
 func (d *deadlines) setBoth(c net.Conn, t time.Time) error {
@@ -209,6 +225,9 @@ type tlsConn struct {
 }
 
 func (c *tlsConn) Read(p []byte) (int, error) {
+	if c.hs.enabled && !c.hs.on && c.dl.body > 0 {
+		c.dl.armBody(c.Conn)
+	}
 	n, err := c.Conn.Read(p)
 	if n > 0 && c.hs.on {
 		if serr := c.hs.scan(p[:n]); serr != nil {

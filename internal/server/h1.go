@@ -93,6 +93,10 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
 		st.SetRequestBody(body)
 	}
 	s.h.Serve(s.base, st)
+	if x.Resp.Status == fasthttp.StatusRequestTimeout {
+		// The client stalled its body (client_body_timeout): nginx closes.
+		ctx.SetConnectionClose()
+	}
 	if lim != nil && lim.exceeded {
 		// The rest of the body is still on the wire.
 		ctx.SetConnectionClose()

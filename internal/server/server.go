@@ -44,9 +44,15 @@ type Config struct {
 	// reading when Content-Length says so, else when the stream crosses
 	// it). Zero means unlimited.
 	MaxRequestBodySize int64
-	// ReadTimeout bounds reading one request's head (and, on HTTP/1.1, its
-	// body, which fasthttp reads under the same deadline). Default 60s.
+	// ReadTimeout bounds reading one request's head, from its first byte
+	// (nginx's client_header_timeout): a slowloris client gets 408. On
+	// HTTP/2 it bounds the whole request body (Go's HTTP/2 server).
+	// Default 60s.
 	ReadTimeout time.Duration
+	// BodyTimeout bounds each wait for HTTP/1.1 request body bytes (nginx's
+	// client_body_timeout: between two successive reads, so a long upload
+	// that keeps moving is never cut); then 408. Default 60s.
+	BodyTimeout time.Duration
 	// WriteTimeout bounds writing one response; zero means none, so that
 	// long streamed responses are not cut.
 	WriteTimeout time.Duration
@@ -71,6 +77,7 @@ const (
 	DefaultMaxHeaderSize    = 32 << 10
 	DefaultMaxHeaderCount   = 100
 	DefaultReadTimeout      = 60 * time.Second
+	DefaultBodyTimeout      = 60 * time.Second
 	DefaultIdleTimeout      = 60 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
 )
@@ -122,6 +129,9 @@ func New(cfg Config, h Handler) *Server {
 	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
