@@ -43,9 +43,9 @@ func TestParseMainDefaults(t *testing.T) {
 	gomax := runtime.GOMAXPROCS(0)
 	defaults := func() Main {
 		return Main{
-			File:        "conf/config.yaml",
-			APISIX:      APISIX{NodeListen: []Listen{{Port: 9080}}},
-			Deployment:  Deployment{Role: "data_plane", ConfigProvider: "yaml"},
+			File:       "conf/config.yaml",
+			APISIX:     APISIX{NodeListen: []Listen{{Port: 9080}}},
+			Deployment: Deployment{Role: "data_plane", ConfigProvider: "yaml"},
 			NginxConfig: NginxConfig{ErrorLogLevel: "warn", LogLevel: slog.LevelWarn,
 				HTTP: NginxHTTP{ClientHeaderTimeout: time.Minute, ClientBodyTimeout: time.Minute}},
 			Heimdall: Heimdall{
