@@ -48,6 +48,8 @@ type Stream struct {
 
 	tried   []bool
 	scratch []byte
+	// norm holds the normalised path of a request whose path needed it.
+	norm    []byte
 	upHTTPS bool
 
 	// for the logs
