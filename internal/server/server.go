@@ -63,7 +63,10 @@ type Config struct {
 	TLSConfig *tls.Config
 	// HandshakeTimeout bounds the TLS handshake. Default 10s.
 	HandshakeTimeout time.Duration
-	// MaxConcurrentStreams per HTTP/2 connection. Default 250.
+	// MaxConcurrentStreams per HTTP/2 connection, advertised in SETTINGS;
+	// x/net/http2 also counts running handlers against it, which bounds
+	// rapid reset (see RATIONALE.md). Default 128 (nginx's
+	// http2_max_concurrent_streams).
 	MaxConcurrentStreams uint32
 	// Concurrency caps simultaneous HTTP/1.1 connections; zero is fasthttp's
 	// default (256 Ki).
@@ -80,6 +83,8 @@ const (
 	DefaultBodyTimeout      = 60 * time.Second
 	DefaultIdleTimeout      = 60 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultMaxConcurrentStreams is nginx's http2_max_concurrent_streams.
+	DefaultMaxConcurrentStreams = 128
 )
 
 // LoadTLS reads a PEM certificate chain and key into a tls.Config.
@@ -140,7 +145,7 @@ func New(cfg Config, h Handler) *Server {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if cfg.MaxConcurrentStreams == 0 {
-		cfg.MaxConcurrentStreams = 250
+		cfg.MaxConcurrentStreams = DefaultMaxConcurrentStreams
 	}
 	s := &Server{cfg: cfg, h: h, log: cfg.ErrorLog,
 		listeners: map[net.Listener]struct{}{}, h2conns: map[net.Conn]struct{}{}}
