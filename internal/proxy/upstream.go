@@ -177,6 +177,9 @@ func newHostClient(n *Node, u *Upstream, maxConns int, idle time.Duration, tlsCf
 		Addr:                          addr,
 		Name:                          "",
 		NoDefaultUserAgentHeader:      true,
+		// Error messages without the response bytes (Set-Cookie and the
+		// like end up in the error log otherwise).
+		SecureErrorLogMessage: true,
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
 		StreamResponseBody:            true,
