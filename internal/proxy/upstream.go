@@ -174,12 +174,12 @@ func newHostClient(n *Node, u *Upstream, maxConns int, idle time.Duration, tlsCf
 	connect, send, read := u.Timeout.Connect, u.Timeout.Send, u.Timeout.Read
 	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	hc := &fasthttp.HostClient{
-		Addr:                          addr,
-		Name:                          "",
-		NoDefaultUserAgentHeader:      true,
+		Addr:                     addr,
+		Name:                     "",
+		NoDefaultUserAgentHeader: true,
 		// Error messages without the response bytes (Set-Cookie and the
 		// like end up in the error log otherwise).
-		SecureErrorLogMessage: true,
+		SecureErrorLogMessage:         true,
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
 		StreamResponseBody:            true,
