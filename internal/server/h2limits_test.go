@@ -262,3 +262,39 @@ func TestH2ContinuationFlood(t *testing.T) {
 	getOK(t, addr)
 	t.Logf("sent %d KiB of CONTINUATION before the connection ended (GOAWAY %v)", sent.Load()>>10, ga != nil)
 }
+
+// HTTP/1.1 over TLS gets the same head checks as plain connections, and
+// HTTP/2 on the same listener is not head-scanned (its frames hold bare
+// LFs and leading spaces).
+func TestTLSHeadChecks(t *testing.T) {
+	addr := startH2(t, server.Config{}, &slowUpstream{})
+	for _, tt := range []struct{ name, raw string }{
+		{"bare LF", "GET / HTTP/1.1\nHost: x\n\n"},
+		{"obs-fold", "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n folded\r\n\r\n"},
+		{"CL and TE", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+	} {
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}) //nolint:gosec
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, tt.raw) //nolint:errcheck
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(c)
+		c.Close()
+		if !strings.HasPrefix(string(b), "HTTP/1.1 400 ") {
+			t.Errorf("%s over TLS: %.60q, want 400", tt.name, b)
+		}
+	}
+	// HTTP/2: several requests on one connection, bodies full of bare LFs.
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http2.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec
+	for i := range 3 {
+		resp, err := c.Post("https://"+addr+"/h2", "text/plain", strings.NewReader("a\nb\n\n c\n\tfold\n"))
+		if err != nil {
+			t.Fatalf("h2 request %d: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("h2 request %d: %d", i, resp.StatusCode)
+		}
+	}
+}
