@@ -53,3 +53,23 @@ func TestHeadScan(t *testing.T) {
 		t.Errorf("requestLine %q %q http10 %v", m, target, h.http10())
 	}
 }
+
+// BenchmarkHeadScan is the per-request cost of the head checks on a typical
+// browser-sized head (12 fields).
+func BenchmarkHeadScan(b *testing.B) {
+	head := []byte("GET /api/v1/users/42?x=1 HTTP/1.1\r\nHost: example.com\r\n" +
+		"User-Agent: Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/120.0\r\n" +
+		"Accept: text/html,application/xhtml+xml\r\nAccept-Language: en-US,en;q=0.5\r\n" +
+		"Accept-Encoding: gzip, deflate, br\r\nConnection: keep-alive\r\nCookie: a=b; c=d\r\n" +
+		"Upgrade-Insecure-Requests: 1\r\nSec-Fetch-Dest: document\r\nSec-Fetch-Mode: navigate\r\n" +
+		"Sec-Fetch-Site: none\r\nCache-Control: max-age=0\r\n\r\n")
+	var h headScan
+	h.maxHeaders = DefaultMaxHeaderCount
+	b.SetBytes(int64(len(head)))
+	for range b.N {
+		h.start()
+		if err := h.scan(head); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
