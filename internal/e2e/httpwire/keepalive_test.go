@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -19,28 +20,47 @@ import (
 func TestUpstreamIdleClose(t *testing.T) {
 	up := newRecorder(t, 150*time.Millisecond)
 	g := startGateway(t, "", oneRoute, up)
-	c := &http.Client{Transport: &http.Transport{}}
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	defer c.CloseIdleConnections()
-	for i := range 8 {
-		method := http.MethodGet
-		var body io.Reader
-		if i%2 == 1 {
-			method, body = http.MethodPost, strings.NewReader("payload")
+	const rounds, parallel = 6, 4
+	var failures atomic.Int64
+	for round := range rounds {
+		// Several at once, so the gateway pools several connections, all of
+		// which the upstream then closes while they sit idle.
+		var wg sync.WaitGroup
+		for k := range parallel {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				i := round*parallel + k
+				method := http.MethodGet
+				var body io.Reader
+				if i%2 == 1 {
+					method, body = http.MethodPost, strings.NewReader("payload")
+				}
+				req, _ := http.NewRequest(method, "http://"+g.addr+fmt.Sprintf("/r%d", i), body)
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Errorf("request %d: %v", i, err)
+					failures.Add(1)
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(b) != fmt.Sprintf("%s /r%d", method, i) {
+					t.Errorf("request %d (%s): %d %q", i, method, resp.StatusCode, b)
+					failures.Add(1)
+				}
+			}()
 		}
-		req, _ := http.NewRequest(method, "http://"+g.addr+fmt.Sprintf("/r%d", i), body)
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || string(b) != fmt.Sprintf("%s /r%d", method, i) {
-			t.Fatalf("request %d (%s): %d %q", i, method, resp.StatusCode, b)
-		}
+		wg.Wait()
 		time.Sleep(300 * time.Millisecond) // past the upstream's idle timeout
 	}
-	if n := len(up.requests()); n != 8 {
-		t.Errorf("upstream saw %d requests, want 8 (each exactly once)", n)
+	if n := failures.Load(); n != 0 {
+		t.Fatalf("%d of %d requests failed", n, rounds*parallel)
+	}
+	if n := len(up.requests()); n != rounds*parallel {
+		t.Errorf("upstream saw %d requests, want %d (each exactly once)", n, rounds*parallel)
 	}
 }
 
