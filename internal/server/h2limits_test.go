@@ -298,3 +298,33 @@ func TestTLSHeadChecks(t *testing.T) {
 		}
 	}
 }
+
+// CONNECT over HTTP/2 is refused with 405 as on HTTP/1.1.
+func TestH2Connect(t *testing.T) {
+	up := &slowUpstream{}
+	addr := startH2(t, server.Config{}, up)
+	h := dialH2(t, addr)
+	var b bytes.Buffer
+	e := hpack.NewEncoder(&b)
+	e.WriteField(hpack.HeaderField{Name: ":method", Value: "CONNECT"})  //nolint:errcheck
+	e.WriteField(hpack.HeaderField{Name: ":authority", Value: "x:443"}) //nolint:errcheck
+	if err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b.Bytes(), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	_ = h.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		f, err := h.fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mh, ok := f.(*http2.MetaHeadersFrame); ok && mh.StreamID == 1 {
+			if st := mh.PseudoValue("status"); st != "405" {
+				t.Fatalf(":status %s, want 405", st)
+			}
+			break
+		}
+	}
+	if up.seen.Load() != 0 {
+		t.Error("CONNECT reached the upstream")
+	}
+}
