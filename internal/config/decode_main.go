@@ -43,7 +43,8 @@ func (d *decoder) decodeMain(root *yaml.Node, m *Main, dir string) {
 	m.APISIX.NodeListen = []Listen{{Port: DefaultListenPort}}
 	m.Deployment = Deployment{Role: "data_plane", ConfigProvider: "yaml"}
 	m.NginxConfig = NginxConfig{ErrorLogLevel: DefaultErrorLogLevel, LogLevel: slog.LevelWarn,
-		HTTP: NginxHTTP{ClientHeaderTimeout: DefaultClientHeaderTimeout, ClientBodyTimeout: DefaultClientBodyTimeout}}
+		HTTP: NginxHTTP{ClientHeaderTimeout: DefaultClientHeaderTimeout, ClientBodyTimeout: DefaultClientBodyTimeout,
+			KeepaliveTimeout: DefaultKeepaliveTimeout}}
 	m.Heimdall = Heimdall{
 		LogFormat:               LogFormatText,
 		AccessLog:               AccessLog{Enable: true},
@@ -83,7 +84,8 @@ func (d *decoder) decodeMain(root *yaml.Node, m *Main, dir string) {
 					}
 					d.mapping(v, p,
 						field{"client_header_timeout", timeout(&h.ClientHeaderTimeout)},
-						field{"client_body_timeout", timeout(&h.ClientBodyTimeout)})
+						field{"client_body_timeout", timeout(&h.ClientBodyTimeout)},
+						field{"keepalive_timeout", timeout(&h.KeepaliveTimeout)})
 				}})
 			}},
 			field{"heimdall", func(v *yaml.Node, p string) {

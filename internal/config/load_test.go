@@ -47,7 +47,7 @@ func TestParseMainDefaults(t *testing.T) {
 			APISIX:     APISIX{NodeListen: []Listen{{Port: 9080}}},
 			Deployment: Deployment{Role: "data_plane", ConfigProvider: "yaml"},
 			NginxConfig: NginxConfig{ErrorLogLevel: "warn", LogLevel: slog.LevelWarn,
-				HTTP: NginxHTTP{ClientHeaderTimeout: time.Minute, ClientBodyTimeout: time.Minute}},
+				HTTP: NginxHTTP{ClientHeaderTimeout: time.Minute, ClientBodyTimeout: time.Minute, KeepaliveTimeout: time.Minute}},
 			Heimdall: Heimdall{
 				LogFormat:               "text",
 				AccessLog:               AccessLog{Enable: true},
@@ -86,7 +86,7 @@ apisix:
 		{name: "log level and heimdall knobs", yaml: `
 nginx_config:
   error_log_level: notice
-  http: {client_header_timeout: 10s, client_body_timeout: 2.5}
+  http: {client_header_timeout: 10s, client_body_timeout: 2.5, keepalive_timeout: 75s}
 heimdall:
   log_format: json
   access_log: {enable: false, path: logs/access.log}
@@ -99,7 +99,7 @@ heimdall:
   graceful_shutdown_timeout: 1.5
 `, want: func(m *Main) {
 			m.NginxConfig = NginxConfig{ErrorLogLevel: "notice", LogLevel: slog.LevelInfo,
-				HTTP: NginxHTTP{ClientHeaderTimeout: 10 * time.Second, ClientBodyTimeout: 2500 * time.Millisecond}}
+				HTTP: NginxHTTP{ClientHeaderTimeout: 10 * time.Second, ClientBodyTimeout: 2500 * time.Millisecond, KeepaliveTimeout: 75 * time.Second}}
 			m.Heimdall = Heimdall{
 				LogFormat: "json", AccessLog: AccessLog{Path: "conf/logs/access.log"},
 				APISIXYAML: "/etc/heimdall/routes.yaml", WasmCacheDir: "conf/cache", InstancePoolSize: 4,

@@ -75,6 +75,7 @@ type Deployment struct {
 //	  http:
 //	    client_header_timeout: 60s   # reading a request head; then 408
 //	    client_body_timeout: 60s     # between two reads of a request body; then 408
+//	    keepalive_timeout: 60s       # an idle client connection (HTTP/1.1 and HTTP/2) is closed
 type NginxConfig struct {
 	// ErrorLogLevel is the nginx level name as written (default "warn").
 	ErrorLogLevel string
@@ -93,6 +94,9 @@ type NginxHTTP struct {
 	// ClientBodyTimeout bounds the wait for each read of a request body (as
 	// nginx: between two successive reads, not the whole body), then 408.
 	ClientBodyTimeout time.Duration
+	// KeepaliveTimeout closes a client connection idle that long between
+	// requests (HTTP/2: without streams).
+	KeepaliveTimeout time.Duration
 }
 
 // Log formats for Heimdall.LogFormat.
@@ -153,6 +157,7 @@ const (
 	DefaultGracefulShutdownTimeout = 30 * time.Second
 	DefaultClientHeaderTimeout     = 60 * time.Second
 	DefaultClientBodyTimeout       = 60 * time.Second
+	DefaultKeepaliveTimeout        = 60 * time.Second
 )
 
 // Wasm is the `wasm:` section.

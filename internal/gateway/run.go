@@ -74,6 +74,7 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 		MaxRequestBodySize: m.Heimdall.MaxRequestBodySize,
 		ReadTimeout:        m.NginxConfig.HTTP.ClientHeaderTimeout,
 		BodyTimeout:        m.NginxConfig.HTTP.ClientBodyTimeout,
+		IdleTimeout:        m.NginxConfig.HTTP.KeepaliveTimeout,
 		ErrorLog:           logs.Error,
 	}
 	if m.APISIX.SSL.Enable {

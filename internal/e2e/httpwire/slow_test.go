@@ -115,3 +115,21 @@ func TestSlowBody(t *testing.T) {
 		t.Fatalf("upstream got body %q", got)
 	}
 }
+
+// keepalive_timeout closes a client connection idle between requests.
+func TestClientKeepaliveTimeout(t *testing.T) {
+	up := newRecorder(t, 0)
+	g := startGateway(t, "  http:\n    keepalive_timeout: 1s\n", oneRoute, up)
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /k HTTP/1.1\r\nHost: x\r\n\r\n") //nolint:errcheck
+	// The answer, then the gateway's close after about a second idle (the
+	// quiet bound, 10 s, only stops a test that would otherwise hang).
+	a := readAnswer(c, 10*time.Second)
+	if a.Status != 200 || !a.Closed {
+		t.Fatalf("status %d closed %v, want 200 and then closed", a.Status, a.Closed)
+	}
+}
