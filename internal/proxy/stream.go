@@ -16,6 +16,7 @@ import (
 	"github.com/heimdallgw/heimdall/internal/accesslog"
 	"github.com/heimdallgw/heimdall/internal/filter"
 	"github.com/heimdallgw/heimdall/internal/httpcore"
+	"github.com/heimdallgw/heimdall/internal/router"
 )
 
 // Stream is one request going through the proxy. It is created by
@@ -479,7 +480,15 @@ func (s *Stream) hashKey(u *Upstream) []byte {
 	case k == "" || k == "remote_addr":
 		return []byte(x.ClientIP)
 	case k == "uri":
-		return x.Req.URLPath()
+		// nginx's $uri: the normalised path the route matched.
+		p := x.OrigPath
+		if i := bytes.IndexByte(p, '?'); i >= 0 {
+			p = p[:i]
+		}
+		if n, err := router.NormalizePath(s.norm, p); err == nil {
+			return n
+		}
+		return p
 	case k == "request_uri":
 		return x.Req.Path
 	case k == "host":

@@ -73,3 +73,30 @@ upstreams:
 		}
 	}
 }
+
+// chash on the uri hashes nginx's $uri: spellings of one path go to the
+// same node.
+func TestCHashURINormalised(t *testing.T) {
+	a, b := newRecorder(t, 0), newRecorder(t, 0)
+	routes := strings.ReplaceAll(`routes:
+  - id: 1
+    uri: /*
+    upstream_id: 1
+upstreams:
+  - id: 1
+    type: chash
+    hash_on: vars
+    key: uri
+    nodes: {"UPSTREAM": 1, "OTHER": 1}
+`, "OTHER", b.addr())
+	g := startGateway(t, "", routes, a)
+	for _, p := range []string{"/same/path", "//same/path", "/same/./path", "/x/../same/path", "/%73ame/path", "/same//path"} {
+		if st := g.exchange(t, "GET "+p+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 2*time.Second).Status; st != 200 {
+			t.Fatalf("%s: %d", p, st)
+		}
+	}
+	na, nb := len(a.requests()), len(b.requests())
+	if na != 0 && nb != 0 {
+		t.Fatalf("one path spread over both nodes: %d and %d requests", na, nb)
+	}
+}
