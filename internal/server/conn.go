@@ -102,11 +102,15 @@ func (c *plainConn) Read(p []byte) (int, error) {
 	if !c.hs.on && c.dl.body > 0 {
 		c.dl.armBody(c.Conn)
 	}
+	if c.hs.err != nil {
+		return 0, c.hs.err
+	}
 	n, err := c.Conn.Read(p)
 	if n > 0 && c.hs.on {
-		if serr := c.hs.scan(p[:n]); serr != nil {
-			return 0, serr
-		}
+		// The bytes go to fasthttp, the error with the next Read: an error
+		// on the first read of a keep-alive request would look to fasthttp
+		// like the client closing the connection (no answer).
+		c.hs.err = c.hs.scan(p[:n])
 	}
 	return n, err
 }
@@ -228,11 +232,15 @@ func (c *tlsConn) Read(p []byte) (int, error) {
 	if c.hs.enabled && !c.hs.on && c.dl.body > 0 {
 		c.dl.armBody(c.Conn)
 	}
+	if c.hs.err != nil {
+		return 0, c.hs.err
+	}
 	n, err := c.Conn.Read(p)
 	if n > 0 && c.hs.on {
-		if serr := c.hs.scan(p[:n]); serr != nil {
-			return 0, serr
-		}
+		// The bytes go to fasthttp, the error with the next Read: an error
+		// on the first read of a keep-alive request would look to fasthttp
+		// like the client closing the connection (no answer).
+		c.hs.err = c.hs.scan(p[:n])
 	}
 	return n, err
 }

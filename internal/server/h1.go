@@ -41,6 +41,16 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
 		return
 	}
 
+	if ic, ok := ctx.Conn().(infoConn); ok {
+		if err := ic.head().err; err != nil {
+			// The head broke a rule fasthttp accepted (it arrived in one
+			// read, so fasthttp parsed it before the error was returned).
+			status := errorStatus(ctx, err)
+			s.logMalformed(ctx, status, err.Error(), true)
+			s.fastReject(ctx, info, status)
+			return
+		}
+	}
 	if status, reason := checkHead(rh); status != 0 {
 		s.logMalformed(ctx, status, reason, true)
 		s.fastReject(ctx, info, status)

@@ -52,6 +52,8 @@ type headScan struct {
 	// request fasthttp refused (it resets its parsed header on errors).
 	first  [96]byte
 	nfirst int
+	// err is the rule the head broke; Read returns it from then on.
+	err error
 }
 
 func (h *headScan) start() {

@@ -1,7 +1,11 @@
 package httpwire
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +161,60 @@ func TestMalformedRequestLogRedacted(t *testing.T) {
 	}
 	if !strings.Contains(logs, `"target":"/p"`) || !strings.Contains(logs, `"method":"GET"`) {
 		t.Errorf("summary lacks method and target:\n%s", logs)
+	}
+}
+
+// The head checks look at heads only: bodies full of bare LFs and leading
+// spaces pass (also after "100 Continue"), and on a keep-alive connection
+// the next head is checked again.
+func TestHeadChecksSkipBodies(t *testing.T) {
+	up := newRecorder(t, 0)
+	g := startGateway(t, "", oneRoute, up)
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	read := func() int {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body) //nolint:errcheck
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	const body = "a\nb\n\n c\n\tfold\n"
+	fmt.Fprintf(c, "POST /b1 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	if st := read(); st != 200 {
+		t.Fatalf("body with bare LFs: %d", st)
+	}
+	fmt.Fprintf(c, "POST /b2 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", len(body))
+	if st := read(); st != 100 {
+		t.Fatalf("Expect: %d, want 100", st)
+	}
+	io.WriteString(c, body) //nolint:errcheck
+	if st := read(); st != 200 {
+		t.Fatalf("body after 100 Continue: %d", st)
+	}
+	fmt.Fprintf(c, "POST /b3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", len(body), body)
+	if st := read(); st != 200 {
+		t.Fatalf("chunked body with bare LFs: %d", st)
+	}
+	io.WriteString(c, "GET /b4 HTTP/1.1\nHost: x\n\n") //nolint:errcheck
+	if st := read(); st != 400 {
+		t.Fatalf("bare-LF head after three requests: %d, want 400", st)
+	}
+	n := 0
+	for _, r := range up.requests() {
+		if r.Body == body {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Fatalf("upstream got %d of the 3 bodies intact", n)
 	}
 }
