@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -41,7 +42,9 @@ func levelNames() []string {
 func (d *decoder) decodeMain(root *yaml.Node, m *Main, dir string) {
 	m.APISIX.NodeListen = []Listen{{Port: DefaultListenPort}}
 	m.Deployment = defaultDeployment()
-	m.NginxConfig = NginxConfig{ErrorLogLevel: DefaultErrorLogLevel, LogLevel: slog.LevelWarn}
+	m.NginxConfig = NginxConfig{ErrorLogLevel: DefaultErrorLogLevel, LogLevel: slog.LevelWarn,
+		HTTP: NginxHTTP{ClientHeaderTimeout: DefaultClientHeaderTimeout, ClientBodyTimeout: DefaultClientBodyTimeout,
+			KeepaliveTimeout: DefaultKeepaliveTimeout}}
 	m.Heimdall = Heimdall{
 		LogFormat:               LogFormatText,
 		AccessLog:               AccessLog{Enable: true},
@@ -67,6 +70,23 @@ func (d *decoder) decodeMain(root *yaml.Node, m *Main, dir string) {
 							}
 						}
 					}
+				}}, field{"http", func(v *yaml.Node, p string) {
+					h := &m.NginxConfig.HTTP
+					timeout := func(dst *time.Duration) func(*yaml.Node, string) {
+						return func(v *yaml.Node, p string) {
+							if t, ok := d.duration(v, p); ok {
+								if t <= 0 {
+									d.errorf(resolve(v), p, "must be positive, got %s", t)
+									return
+								}
+								*dst = t
+							}
+						}
+					}
+					d.mapping(v, p,
+						field{"client_header_timeout", timeout(&h.ClientHeaderTimeout)},
+						field{"client_body_timeout", timeout(&h.ClientBodyTimeout)},
+						field{"keepalive_timeout", timeout(&h.KeepaliveTimeout)})
 				}})
 			}},
 			field{"heimdall", func(v *yaml.Node, p string) {

@@ -43,10 +43,11 @@ func TestParseMainDefaults(t *testing.T) {
 	gomax := runtime.GOMAXPROCS(0)
 	defaults := func() Main {
 		return Main{
-			File:        "conf/config.yaml",
-			APISIX:      APISIX{NodeListen: []Listen{{Port: 9080}}},
-			Deployment:  defaultDeployment(),
-			NginxConfig: NginxConfig{ErrorLogLevel: "warn", LogLevel: slog.LevelWarn},
+			File:       "conf/config.yaml",
+			APISIX:     APISIX{NodeListen: []Listen{{Port: 9080}}},
+			Deployment: defaultDeployment(),
+			NginxConfig: NginxConfig{ErrorLogLevel: "warn", LogLevel: slog.LevelWarn,
+				HTTP: NginxHTTP{ClientHeaderTimeout: time.Minute, ClientBodyTimeout: time.Minute, KeepaliveTimeout: time.Minute}},
 			Heimdall: Heimdall{
 				LogFormat:               "text",
 				AccessLog:               AccessLog{Enable: true},
@@ -90,6 +91,7 @@ apisix:
 		{name: "log level and heimdall knobs", yaml: `
 nginx_config:
   error_log_level: notice
+  http: {client_header_timeout: 10s, client_body_timeout: 2.5, keepalive_timeout: 75s}
 heimdall:
   log_format: json
   access_log: {enable: false, path: logs/access.log}
@@ -101,7 +103,8 @@ heimdall:
   max_header_size: 8192
   graceful_shutdown_timeout: 1.5
 `, want: func(m *Main) {
-			m.NginxConfig = NginxConfig{ErrorLogLevel: "notice", LogLevel: slog.LevelInfo}
+			m.NginxConfig = NginxConfig{ErrorLogLevel: "notice", LogLevel: slog.LevelInfo,
+				HTTP: NginxHTTP{ClientHeaderTimeout: 10 * time.Second, ClientBodyTimeout: 2500 * time.Millisecond, KeepaliveTimeout: 75 * time.Second}}
 			m.Heimdall = Heimdall{
 				LogFormat: "json", AccessLog: AccessLog{Path: "conf/logs/access.log"},
 				APISIXYAML: "/etc/heimdall/routes.yaml", WasmCacheDir: "conf/cache", InstancePoolSize: 4,

@@ -69,13 +69,35 @@ type SSL struct {
 	TrustedCertificate string
 }
 
-// NginxConfig is the `nginx_config:` section; only error_log_level is read.
+// NginxConfig is the `nginx_config:` section; error_log_level and these
+// fields of `http:` are read, with APISIX's defaults (config-default.yaml):
+//
+//	nginx_config:
+//	  http:
+//	    client_header_timeout: 60s   # reading a request head; then 408
+//	    client_body_timeout: 60s     # between two reads of a request body; then 408
+//	    keepalive_timeout: 60s       # an idle client connection (HTTP/1.1 and HTTP/2) is closed
 type NginxConfig struct {
 	// ErrorLogLevel is the nginx level name as written (default "warn").
 	ErrorLogLevel string
 	// LogLevel is ErrorLogLevel mapped to slog: debug→Debug, info and
 	// notice→Info, warn→Warn, error, crit, alert and emerg→Error.
 	LogLevel slog.Level
+	HTTP     NginxHTTP
+}
+
+// NginxHTTP is `nginx_config.http`.
+type NginxHTTP struct {
+	// ClientHeaderTimeout bounds reading a request head, from its first
+	// byte (from the connection's start for its first request): a client
+	// sending a head slowly (slowloris) gets 408 and the connection closes.
+	ClientHeaderTimeout time.Duration
+	// ClientBodyTimeout bounds the wait for each read of a request body (as
+	// nginx: between two successive reads, not the whole body), then 408.
+	ClientBodyTimeout time.Duration
+	// KeepaliveTimeout closes a client connection idle that long between
+	// requests (HTTP/2: without streams).
+	KeepaliveTimeout time.Duration
 }
 
 // Log formats for Heimdall.LogFormat.
@@ -134,6 +156,9 @@ const (
 	DefaultBodyBufferLimit         = 1 << 20
 	DefaultMaxHeaderSize           = 32 << 10
 	DefaultGracefulShutdownTimeout = 30 * time.Second
+	DefaultClientHeaderTimeout     = 60 * time.Second
+	DefaultClientBodyTimeout       = 60 * time.Second
+	DefaultKeepaliveTimeout        = 60 * time.Second
 )
 
 // Wasm is the `wasm:` section.

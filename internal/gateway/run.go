@@ -118,6 +118,9 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 	srvCfg := server.Config{
 		MaxHeaderSize:      int(m.Heimdall.MaxHeaderSize),
 		MaxRequestBodySize: m.Heimdall.MaxRequestBodySize,
+		ReadTimeout:        m.NginxConfig.HTTP.ClientHeaderTimeout,
+		BodyTimeout:        m.NginxConfig.HTTP.ClientBodyTimeout,
+		IdleTimeout:        m.NginxConfig.HTTP.KeepaliveTimeout,
 		ErrorLog:           logs.Error,
 	}
 	if m.APISIX.SSL.Enable {

@@ -14,17 +14,17 @@ func TestLazyDeadline(t *testing.T) {
 	var armed []time.Time
 	set := func(at time.Time) error { armed = append(armed, at); return nil }
 
-	d.arm(set, timeout)
+	d.arm(set, time.Now(), timeout)
 	if len(armed) != 1 {
 		t.Fatalf("first arm: %d sets, want 1", len(armed))
 	}
-	d.arm(set, timeout)
+	d.arm(set, time.Now(), timeout)
 	if len(armed) != 1 {
 		t.Fatalf("immediate re-arm: %d sets, want 1 (skipped)", len(armed))
 	}
 	time.Sleep(timeout/32 + time.Millisecond)
 	before := time.Now()
-	d.arm(set, timeout)
+	d.arm(set, time.Now(), timeout)
 	if len(armed) != 2 {
 		t.Fatalf("re-arm after timeout/32: %d sets, want 2", len(armed))
 	}
@@ -33,7 +33,7 @@ func TestLazyDeadline(t *testing.T) {
 	}
 	// A socket replaced by redial has no deadline: the zero value arms.
 	d = lazyDeadline{}
-	d.arm(set, timeout)
+	d.arm(set, time.Now(), timeout)
 	if len(armed) != 3 {
 		t.Fatalf("after reset: %d sets, want 3", len(armed))
 	}

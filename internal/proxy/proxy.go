@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heimdallgw/heimdall/internal/filter"
+	"github.com/heimdallgw/heimdall/internal/router"
 )
 
 // Options configure a Proxy. The zero value is usable: no access log, errors
@@ -121,7 +122,18 @@ func (p *Proxy) Serve(ctx context.Context, s *Stream) {
 
 	s.beginObserve()
 	s.table = p.acquireTable()
-	route := s.table.Match(x.Req.Method, hostOnly(x.Req.Authority), x.Req.URLPath())
+	// Routes match the normalised path (as nginx's $uri); the upstream gets
+	// the request-target as sent (see router.NormalizePath).
+	raw := x.Req.URLPath()
+	path, err := router.NormalizePath(s.norm, raw)
+	if err != nil {
+		s.respondError(400, nil)
+		return
+	}
+	if len(path) > 0 && len(raw) > 0 && &path[0] != &raw[0] {
+		s.norm = path[:0] // keep the grown buffer
+	}
+	route := s.table.Match(x.Req.Method, hostOnly(x.Req.Authority), path)
 	if route == nil {
 		s.respondError(404, nil)
 		return

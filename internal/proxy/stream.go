@@ -16,6 +16,7 @@ import (
 	"github.com/heimdallgw/heimdall/internal/accesslog"
 	"github.com/heimdallgw/heimdall/internal/filter"
 	"github.com/heimdallgw/heimdall/internal/httpcore"
+	"github.com/heimdallgw/heimdall/internal/router"
 )
 
 // Stream is one request going through the proxy. It is created by
@@ -48,6 +49,8 @@ type Stream struct {
 
 	tried   []bool
 	scratch []byte
+	// norm holds the normalised path of a request whose path needed it.
+	norm    []byte
 	upHTTPS bool
 
 	// for the logs
@@ -271,6 +274,11 @@ func (s *Stream) upstreamHost(u *Upstream, n *Node) []byte {
 	case "rewrite":
 		return u.UpstreamHost
 	}
+	if len(x.Req.Authority) == 0 {
+		// An HTTP/1.0 request without Host: there is nothing to pass, so
+		// the upstream gets the node's host, as with pass_host node.
+		return n.hostHeader
+	}
 	return x.Req.Authority
 }
 
@@ -323,6 +331,7 @@ func (s *Stream) forward(u *Upstream, hasBody bool) {
 	if u.RetryTimeout > 0 {
 		deadline = x.Start.Add(u.RetryTimeout)
 	}
+	staleRetried := false
 	for attempt := 0; ; attempt++ {
 		n := u.balancer.pick(key, tried)
 		if n == nil {
@@ -351,6 +360,15 @@ func (s *Stream) forward(u *Upstream, hasBody bool) {
 			s.requestBodyFailed(s.reqPump.err)
 			return
 		}
+		if !staleRetried && s.staleRetry(hasBody) {
+			// The pooled connection was closed by the upstream while idle:
+			// not a failure of the node, and not counted as a retry.
+			staleRetried = true
+			attempt--
+			s.p.opts.ErrorLog.Debug("upstream closed a pooled connection; retrying on another",
+				"upstream", n.Addr, "error", err.Error())
+			continue
+		}
 		status := upstreamStatus(err)
 		s.failure = err
 		s.logFailure(failureMessage(err), err)
@@ -365,6 +383,21 @@ func (s *Stream) forward(u *Upstream, hasBody bool) {
 	}
 }
 
+// staleRetry reports whether the attempt that just failed may be sent
+// again because it found its pooled connection closed by the upstream (see
+// upConn.staleFailure): when the request is idempotent or none of it was
+// written, and its body, if any, can be sent again.
+func (s *Stream) staleRetry(hasBody bool) bool {
+	a, ok := s.upResp.LocalAddr().(*upAddr)
+	if !ok || !a.c.staleFailure() {
+		return false
+	}
+	if !idempotent(s.X.Req.Method) && a.c.written > 0 {
+		return false
+	}
+	return !hasBody || s.reqPump.rewind()
+}
+
 // requestBodyFailed answers when reading or filtering the request body
 // failed before a response existed.
 func (s *Stream) requestBodyFailed(err error) {
@@ -377,8 +410,15 @@ func (s *Stream) requestBodyFailed(err error) {
 		s.fail(err)
 		return
 	}
-	// The client went away or sent a broken body.
+	// The client went away, stalled (client_body_timeout: 408, as nginx)
+	// or sent a broken body.
 	s.failure = err
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		s.logFailure("client timed out reading the request body", err)
+		s.respondError(408, nil)
+		return
+	}
 	s.logFailure("client request body failed", err)
 	s.respondError(400, nil)
 }
@@ -453,7 +493,15 @@ func (s *Stream) hashKey(u *Upstream) []byte {
 	case k == "" || k == "remote_addr":
 		return []byte(x.ClientIP)
 	case k == "uri":
-		return x.Req.URLPath()
+		// nginx's $uri: the normalised path the route matched.
+		p := x.OrigPath
+		if i := bytes.IndexByte(p, '?'); i >= 0 {
+			p = p[:i]
+		}
+		if n, err := router.NormalizePath(s.norm, p); err == nil {
+			return n
+		}
+		return p
 	case k == "request_uri":
 		return x.Req.Path
 	case k == "host":
@@ -734,7 +782,7 @@ func (s *Stream) closeUpstream() {
 
 var errorBodies = func() map[int][]byte {
 	m := map[int][]byte{}
-	for _, st := range []int{400, 404, 413, 431, 499, 500, 502, 503, 504} {
+	for _, st := range []int{400, 404, 408, 413, 431, 499, 500, 502, 503, 504} {
 		m[st] = makeErrorBody(st)
 	}
 	return m

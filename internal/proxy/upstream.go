@@ -174,9 +174,12 @@ func newHostClient(n *Node, u *Upstream, maxConns int, idle time.Duration, tlsCf
 	connect, send, read := u.Timeout.Connect, u.Timeout.Send, u.Timeout.Read
 	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	hc := &fasthttp.HostClient{
-		Addr:                          addr,
-		Name:                          "",
-		NoDefaultUserAgentHeader:      true,
+		Addr:                     addr,
+		Name:                     "",
+		NoDefaultUserAgentHeader: true,
+		// Error messages without the response bytes (Set-Cookie and the
+		// like end up in the error log otherwise).
+		SecureErrorLogMessage:         true,
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
 		StreamResponseBody:            true,
@@ -279,6 +282,17 @@ type upConn struct {
 	// served counts the requests started on the current socket.
 	served    int
 	inRequest bool
+	// lastRead is when the socket was last read (the end of the previous
+	// response, between requests).
+	lastRead time.Time
+	// Of the current request: reused — it went out on a socket that had
+	// carried a request before; written — request bytes written; answered
+	// — a response byte arrived. A reused socket that fails before any
+	// response byte was closed by the upstream while idle (see
+	// staleFailure).
+	reused   bool
+	written  int64
+	answered bool
 	// rdl and wdl are the deadlines armed on the socket.
 	rdl, wdl lazyDeadline
 	// yield: GOMAXPROCS was 1 when the connection was dialed (see Read).
@@ -318,27 +332,61 @@ func (c *upConn) Read(p []byte) (int, error) {
 		runtime.Gosched()
 	}
 	c.inRequest = false
+	now := time.Now()
 	if c.read > 0 {
-		c.rdl.arm(c.Conn.SetReadDeadline, c.read)
+		c.rdl.arm(c.Conn.SetReadDeadline, now, c.read)
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.answered = true
+	}
+	c.lastRead = now
+	return n, err
 }
 
 func (c *upConn) Write(p []byte) (int, error) {
 	if !c.inRequest {
 		c.inRequest = true
-		if max := c.node.requests; max > 0 && c.served >= max {
+		c.written, c.answered, c.reused = 0, false, false
+		if c.retire() {
 			if err := c.redial(); err != nil {
 				return 0, err
 			}
 		}
+		c.reused = c.served > 0
 		c.served++
 	}
 	if c.send > 0 {
-		c.wdl.arm(c.Conn.SetWriteDeadline, c.send)
+		c.wdl.arm(c.Conn.SetWriteDeadline, time.Now(), c.send)
 	}
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	c.written += int64(n)
+	return n, err
 }
+
+// staleCheckAfter is how long a pooled connection must have been idle
+// before it is checked for a close by the upstream when it is reused.
+// Keep-alive timeouts of upstream servers are seconds (gunicorn 2 s,
+// Node.js 5 s, nginx 75 s); under load connections are reused within
+// microseconds and skip the check's syscall.
+const staleCheckAfter = 100 * time.Millisecond
+
+// retire reports whether the socket must be replaced before the request
+// that is starting: it served keepalive_pool.requests requests, or it sat
+// idle and the upstream closed it meanwhile.
+func (c *upConn) retire() bool {
+	if max := c.node.requests; max > 0 && c.served >= max {
+		return true
+	}
+	return c.served > 0 && time.Since(c.lastRead) >= staleCheckAfter && peerClosed(c.Conn)
+}
+
+// staleFailure reports whether the request that just failed on c found its
+// pooled connection closed by the upstream: it reused a socket and nothing
+// of the response arrived. Such a request is retried once on another
+// connection when it is idempotent or none of it was written (nginx retries
+// a request that failed on a cached connection the same way).
+func (c *upConn) staleFailure() bool { return c.reused && !c.answered }
 
 // lazyDeadline is a socket deadline re-armed only when it would move by
 // more than 1/32 of the timeout (nginx skips re-arming a timer that moves
@@ -349,8 +397,8 @@ func (c *upConn) Write(p []byte) (int, error) {
 // most timeout/32 earlier.
 type lazyDeadline struct{ at time.Time }
 
-func (d *lazyDeadline) arm(set func(time.Time) error, timeout time.Duration) {
-	t := time.Now().Add(timeout)
+func (d *lazyDeadline) arm(set func(time.Time) error, now time.Time, timeout time.Duration) {
+	t := now.Add(timeout)
 	if ahead := t.Sub(d.at); !d.at.IsZero() && ahead >= 0 && ahead < timeout>>5 {
 		return
 	}

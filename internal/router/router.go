@@ -6,6 +6,9 @@
 // route for the longest matching path accepts the request, shorter prefixes
 // are tried in turn.
 //
+// Callers match the path NormalizePath returns (nginx's $uri), so that no
+// encoding of a path can use a route it does not belong to.
+//
 // A Router is immutable once built, so a new one can be swapped in with an
 // atomic pointer while requests still use the old one. Matching does not
 // allocate. The package knows nothing about upstreams or plugins: callers

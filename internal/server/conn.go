@@ -44,6 +44,7 @@ func (ci *connInfo) fill(c net.Conn) {
 
 type infoConn interface {
 	connInfo() *connInfo
+	head() *headScan
 }
 
 // Linger timing: how long and how much a closing connection drains. The
@@ -73,6 +74,7 @@ type plainConn struct {
 	net.Conn
 	info connInfo
 	dl   deadlines
+	hs   headScan
 	// wrote: the last operation was a write (a response went out).
 	wrote bool
 	// yield: see Read.
@@ -97,15 +99,31 @@ func (c *plainConn) Read(p []byte) (int, error) {
 			runtime.Gosched()
 		}
 	}
-	return c.Conn.Read(p)
+	if !c.hs.on && c.dl.body > 0 {
+		c.dl.armBody(c.Conn)
+	}
+	if c.hs.err != nil {
+		return 0, c.hs.err
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.hs.on {
+		// The bytes go to fasthttp, the error with the next Read: an error
+		// on the first read of a keep-alive request would look to fasthttp
+		// like the client closing the connection (no answer).
+		c.hs.err = c.hs.scan(p[:n])
+	}
+	return n, err
 }
 
 func (c *plainConn) Write(p []byte) (int, error) {
 	c.wrote = true
+	c.hs.write()
 	return c.Conn.Write(p)
 }
 
 func (c *plainConn) connInfo() *connInfo { return &c.info }
+
+func (c *plainConn) head() *headScan { return &c.hs }
 
 func (c *plainConn) Close() error {
 	if c.info.linger.Load() {
@@ -119,10 +137,12 @@ func (c *plainConn) Close() error {
 }
 
 func (c *plainConn) SetDeadline(t time.Time) error {
+	c.hs.next()
 	return c.dl.setBoth(c.Conn, t)
 }
 
 func (c *plainConn) SetReadDeadline(t time.Time) error {
+	c.hs.next()
 	return c.dl.read.set(c.Conn.SetReadDeadline, t, c.dl.readSlack)
 }
 
@@ -141,14 +161,27 @@ func (c *plainConn) SetWriteDeadline(t time.Time) error {
 type deadlines struct {
 	read, write           armed
 	readSlack, writeSlack time.Duration
+	// body is the client_body_timeout, armed before each read of a request
+	// body (the head is done): see armBody.
+	body time.Duration
 }
 
 func newDeadlines(cfg *Config) deadlines {
-	read := min(cfg.ReadTimeout, cfg.IdleTimeout)
+	read := min(cfg.ReadTimeout, cfg.IdleTimeout, cfg.BodyTimeout)
 	if read <= 0 {
 		read = max(cfg.ReadTimeout, cfg.IdleTimeout)
 	}
-	return deadlines{readSlack: read >> 5, writeSlack: cfg.WriteTimeout >> 5}
+	return deadlines{readSlack: read >> 5, writeSlack: cfg.WriteTimeout >> 5, body: cfg.BodyTimeout}
+}
+
+// armBody moves the read deadline to body from now, before a read after
+// the request head: fasthttp reads the body under the deadline it armed
+// for the head, which would cut a long upload and lets a client stall a
+// body for the rest of the head's timeout. Lazy like the others (at most
+// the slack early). Reads past the body before the next head (draining an
+// unread body) are bounded the same way.
+func (d *deadlines) armBody(c net.Conn) {
+	_ = d.read.set(c.SetReadDeadline, time.Now().Add(d.body), d.readSlack)
 }
 
 func (d *deadlines) setBoth(c net.Conn, t time.Time) error {
@@ -190,13 +223,40 @@ type tlsConn struct {
 	*tls.Conn
 	info connInfo
 	dl   deadlines
+	// hs checks HTTP/1.1 request heads; off (hs.on false, never started)
+	// on HTTP/2 connections.
+	hs headScan
+}
+
+func (c *tlsConn) Read(p []byte) (int, error) {
+	if c.hs.enabled && !c.hs.on && c.dl.body > 0 {
+		c.dl.armBody(c.Conn)
+	}
+	if c.hs.err != nil {
+		return 0, c.hs.err
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.hs.on {
+		// The bytes go to fasthttp, the error with the next Read: an error
+		// on the first read of a keep-alive request would look to fasthttp
+		// like the client closing the connection (no answer).
+		c.hs.err = c.hs.scan(p[:n])
+	}
+	return n, err
+}
+
+func (c *tlsConn) Write(p []byte) (int, error) {
+	c.hs.write()
+	return c.Conn.Write(p)
 }
 
 func (c *tlsConn) SetDeadline(t time.Time) error {
+	c.hs.next()
 	return c.dl.setBoth(c.Conn, t)
 }
 
 func (c *tlsConn) SetReadDeadline(t time.Time) error {
+	c.hs.next()
 	return c.dl.read.set(c.Conn.SetReadDeadline, t, c.dl.readSlack)
 }
 
@@ -205,6 +265,8 @@ func (c *tlsConn) SetWriteDeadline(t time.Time) error {
 }
 
 func (c *tlsConn) connInfo() *connInfo { return &c.info }
+
+func (c *tlsConn) head() *headScan { return &c.hs }
 
 func (c *tlsConn) Close() error {
 	if c.info.linger.Load() {
@@ -215,7 +277,8 @@ func (c *tlsConn) Close() error {
 
 type plainListener struct {
 	net.Listener
-	dl deadlines
+	dl         deadlines
+	maxHeaders int
 }
 
 func (l *plainListener) Accept() (net.Conn, error) {
@@ -223,7 +286,10 @@ func (l *plainListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &plainConn{Conn: c, dl: l.dl, yield: runtime.GOMAXPROCS(0) == 1}, nil
+	pc := &plainConn{Conn: c, dl: l.dl, yield: runtime.GOMAXPROCS(0) == 1}
+	pc.hs.maxHeaders = l.maxHeaders
+	pc.hs.start()
+	return pc, nil
 }
 
 // chanListener is the net.Listener fasthttp serves on a TLS port: the TLS
@@ -299,6 +365,8 @@ func (s *Server) acceptTLS(l net.Listener, h1 *chanListener) error {
 				s.serveH2Conn(c)
 				return
 			}
+			c.hs.maxHeaders = s.cfg.MaxHeaderCount
+			c.hs.start()
 			if !h1.deliver(c) {
 				c.Close()
 			}

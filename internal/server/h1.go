@@ -1,7 +1,7 @@
 package server
 
 import (
-	"errors"
+	"bytes"
 	"io"
 	"net/http"
 	"sync"
@@ -41,11 +41,35 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
 		return
 	}
 
+	if ic, ok := ctx.Conn().(infoConn); ok {
+		if err := ic.head().err; err != nil {
+			// The head broke a rule fasthttp accepted (it arrived in one
+			// read, so fasthttp parsed it before the error was returned).
+			status := errorStatus(ctx, err)
+			s.logMalformed(ctx, status, err.Error(), true)
+			s.fastReject(ctx, info, status)
+			return
+		}
+	}
+	if status, reason := checkHead(rh); status != 0 {
+		s.logMalformed(ctx, status, reason, true)
+		s.fastReject(ctx, info, status)
+		return
+	}
+
 	st := s.h.NewStream()
 	x := &st.X
 	x.Req.SetMethod(rh.Method())
-	x.Req.SetPath(rh.RequestURI())
-	x.Req.SetAuthority(rh.Host())
+	if uri := rh.RequestURI(); len(uri) > 0 && uri[0] != '/' {
+		// absolute-form (RFC 9112 section 3.2.2): route on its path and take
+		// its authority, ignoring Host; the upstream gets origin-form.
+		authority, path := splitAbsolute(uri)
+		x.Req.SetPath(path)
+		x.Req.SetAuthority(authority)
+	} else {
+		x.Req.SetPath(uri)
+		x.Req.SetAuthority(rh.Host())
+	}
 	if ctx.IsTLS() {
 		x.Req.SetScheme(strHTTPS)
 		x.TLS = true
@@ -79,6 +103,10 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
 		st.SetRequestBody(body)
 	}
 	s.h.Serve(s.base, st)
+	if x.Resp.Status == fasthttp.StatusRequestTimeout {
+		// The client stalled its body (client_body_timeout): nginx closes.
+		ctx.SetConnectionClose()
+	}
 	if lim != nil && lim.exceeded {
 		// The rest of the body is still on the wire.
 		ctx.SetConnectionClose()
@@ -160,17 +188,8 @@ func (s *Server) fastReject(ctx *fasthttp.RequestCtx, info *connInfo, status int
 
 // fastError answers requests fasthttp could not read.
 func (s *Server) fastError(ctx *fasthttp.RequestCtx, err error) {
-	status := fasthttp.StatusBadRequest
-	var small *fasthttp.ErrSmallBuffer
-	var ne interface{ Timeout() bool }
-	switch {
-	case errors.As(err, &small):
-		status = fasthttp.StatusRequestHeaderFieldsTooLarge
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		status = fasthttp.StatusRequestEntityTooLarge
-	case errors.As(err, &ne) && ne.Timeout():
-		status = fasthttp.StatusRequestTimeout
-	}
+	status := errorStatus(ctx, err)
+	s.logMalformed(ctx, status, err.Error(), false)
 	if ic, ok := ctx.Conn().(infoConn); ok {
 		ic.connInfo().linger.Store(true)
 	}
@@ -179,6 +198,38 @@ func (s *Server) fastError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetContentType("application/json")
 	ctx.SetBody(errorJSON(status))
 }
+
+// splitAbsolute splits an absolute-form request-target
+// ("http://host:port/path?query") into its authority and an origin-form
+// target ("/path?query", "/" when the path is empty). A target without
+// "://" (the asterisk form) is returned as the path with no authority.
+func splitAbsolute(uri []byte) (authority, path []byte) {
+	i := bytes.Index(uri, strSchemeSep)
+	if i < 0 {
+		return nil, uri
+	}
+	rest := uri[i+len(strSchemeSep):]
+	end := bytes.IndexAny(rest, "/?#")
+	if end < 0 {
+		return rest, strSlash
+	}
+	authority, path = rest[:end], rest[end:]
+	if at := bytes.LastIndexByte(authority, '@'); at >= 0 {
+		authority = authority[at+1:] // userinfo is deprecated and never forwarded
+	}
+	switch path[0] {
+	case '/':
+		return authority, path
+	case '?':
+		return authority, append([]byte("/"), path...)
+	}
+	return authority, strSlash // a fragment only
+}
+
+var (
+	strSchemeSep = []byte("://")
+	strSlash     = []byte("/")
+)
 
 func errorJSON(status int) []byte {
 	return []byte(`{"error_msg":"` + itoa(status) + " " + fasthttp.StatusMessage(status) + `"}` + "\n")

@@ -41,6 +41,13 @@ func (s *Server) serveH2Conn(c *tlsConn) {
 // serveH2 is the HTTP/2 counterpart of serveFast. The handler runs until
 // the response body is sent, so the request context stays valid.
 func (s *Server) serveH2(w http.ResponseWriter, r *http.Request, info *connInfo) {
+	if r.Method == http.MethodConnect {
+		// As on HTTP/1.1 (checkHead): a gateway is not a tunnel.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		w.Write(errorJSON(http.StatusMethodNotAllowed)) //nolint:errcheck
+		return
+	}
 	max := s.cfg.MaxRequestBodySize
 	if max > 0 && r.ContentLength > max {
 		w.Header().Set("Content-Type", "application/json")

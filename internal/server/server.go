@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,13 +37,22 @@ type Config struct {
 	// MaxHeaderSize bounds the request line plus headers; larger requests
 	// get 431. Default 32 KiB.
 	MaxHeaderSize int
+	// MaxHeaderCount bounds the header lines of an HTTP/1.1 request; more
+	// get 431. Default 100 (Envoy's max_headers_count).
+	MaxHeaderCount int
 	// MaxRequestBodySize bounds request bodies; larger ones get 413 (before
 	// reading when Content-Length says so, else when the stream crosses
 	// it). Zero means unlimited.
 	MaxRequestBodySize int64
-	// ReadTimeout bounds reading one request's head (and, on HTTP/1.1, its
-	// body, which fasthttp reads under the same deadline). Default 60s.
+	// ReadTimeout bounds reading one request's head, from its first byte
+	// (nginx's client_header_timeout): a slowloris client gets 408. On
+	// HTTP/2 it bounds the whole request body (Go's HTTP/2 server).
+	// Default 60s.
 	ReadTimeout time.Duration
+	// BodyTimeout bounds each wait for HTTP/1.1 request body bytes (nginx's
+	// client_body_timeout: between two successive reads, so a long upload
+	// that keeps moving is never cut); then 408. Default 60s.
+	BodyTimeout time.Duration
 	// WriteTimeout bounds writing one response; zero means none, so that
 	// long streamed responses are not cut.
 	WriteTimeout time.Duration
@@ -53,7 +63,10 @@ type Config struct {
 	TLSConfig *tls.Config
 	// HandshakeTimeout bounds the TLS handshake. Default 10s.
 	HandshakeTimeout time.Duration
-	// MaxConcurrentStreams per HTTP/2 connection. Default 250.
+	// MaxConcurrentStreams per HTTP/2 connection, advertised in SETTINGS;
+	// x/net/http2 also counts running handlers against it, which bounds
+	// rapid reset (see RATIONALE.md). Default 128 (nginx's
+	// http2_max_concurrent_streams).
 	MaxConcurrentStreams uint32
 	// Concurrency caps simultaneous HTTP/1.1 connections; zero is fasthttp's
 	// default (256 Ki).
@@ -65,9 +78,13 @@ type Config struct {
 // Defaults.
 const (
 	DefaultMaxHeaderSize    = 32 << 10
+	DefaultMaxHeaderCount   = 100
 	DefaultReadTimeout      = 60 * time.Second
+	DefaultBodyTimeout      = 60 * time.Second
 	DefaultIdleTimeout      = 60 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultMaxConcurrentStreams is nginx's http2_max_concurrent_streams.
+	DefaultMaxConcurrentStreams = 128
 )
 
 // LoadTLS reads a PEM certificate chain and key into a tls.Config.
@@ -112,8 +129,14 @@ func New(cfg Config, h Handler) *Server {
 	if cfg.MaxHeaderSize <= 0 {
 		cfg.MaxHeaderSize = DefaultMaxHeaderSize
 	}
+	if cfg.MaxHeaderCount <= 0 {
+		cfg.MaxHeaderCount = DefaultMaxHeaderCount
+	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
@@ -122,7 +145,7 @@ func New(cfg Config, h Handler) *Server {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if cfg.MaxConcurrentStreams == 0 {
-		cfg.MaxConcurrentStreams = 250
+		cfg.MaxConcurrentStreams = DefaultMaxConcurrentStreams
 	}
 	s := &Server{cfg: cfg, h: h, log: cfg.ErrorLog,
 		listeners: map[net.Listener]struct{}{}, h2conns: map[net.Conn]struct{}{}}
@@ -137,8 +160,11 @@ func New(cfg Config, h Handler) *Server {
 		DisablePreParseMultipartForm:  true,
 		DisableHeaderNamesNormalizing: true,
 		NoDefaultServerHeader:         true,
-		NoDefaultContentType:          true,
-		ReadBufferSize:                cfg.MaxHeaderSize,
+		// Error messages without the request bytes (they may hold
+		// credentials); fastError logs a redacted summary instead.
+		SecureErrorLogMessage: true,
+		NoDefaultContentType:  true,
+		ReadBufferSize:        cfg.MaxHeaderSize,
 		// With StreamRequestBody fasthttp only pre-reads up to 8 KiB; the
 		// limit is enforced by the handler (413), so fasthttp must not
 		// reject anything itself.
@@ -199,7 +225,7 @@ func (s *Server) Serve(l net.Listener) error {
 		l.Close()
 		return ErrServerClosed
 	}
-	err := s.fast.Serve(&plainListener{Listener: l, dl: newDeadlines(&s.cfg)})
+	err := s.fast.Serve(&plainListener{Listener: l, dl: newDeadlines(&s.cfg), maxHeaders: s.cfg.MaxHeaderCount})
 	if s.closing.Load() {
 		return ErrServerClosed
 	}
@@ -283,6 +309,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 type slogPrinter struct{ l *slog.Logger }
 
+// Printf logs fasthttp's messages. A connection's failure was already
+// answered and logged (redacted) by fastError, so it goes to the debug
+// level, with quoted parts elided as there.
 func (p slogPrinter) Printf(format string, args ...any) {
-	p.l.Warn(fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	if strings.HasPrefix(format, "error when serving connection") {
+		p.l.Debug(redactQuoted(msg))
+		return
+	}
+	p.l.Warn(redactQuoted(msg))
 }
