@@ -28,6 +28,9 @@ type RunOptions struct {
 	// first routes are applied, with the bound addresses (plain first, then
 	// TLS), so tests can listen on port 0.
 	Ready func(plain, tls []net.Addr)
+	// Built, when set, is called with the gateway once its plugins are
+	// loaded, before anything serves (tests read PluginStats through it).
+	Built func(*Gateway)
 }
 
 // Run serves the gateway described by m until ctx is done, then shuts down
@@ -42,6 +45,9 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 	}
 	if opts.ConfigureWait > 0 {
 		gw.configureWait = opts.ConfigureWait
+	}
+	if opts.Built != nil {
+		opts.Built(gw)
 	}
 	closeCtx := context.WithoutCancel(ctx)
 	defer func() {
