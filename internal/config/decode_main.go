@@ -427,6 +427,17 @@ func (d *decoder) decodeWasmPlugins(n *yaml.Node, path string) []WasmPlugin {
 			field{"max_queue_depth", func(v *yaml.Node, p string) { wp.MaxQueueDepth, _ = d.nonNegInt(v, p) }},
 			field{"max_log_line", func(v *yaml.Node, p string) { wp.MaxLogLine, _ = d.size(v, p) }},
 			field{"body_buffer_limit", func(v *yaml.Node, p string) { wp.BodyBufferLimit, _ = d.size(v, p) }},
+			field{"restart_backoff", func(v *yaml.Node, p string) { wp.RestartBackoff, _ = d.duration(v, p) }},
+			field{"restart_backoff_max", func(v *yaml.Node, p string) { wp.RestartBackoffMax, _ = d.duration(v, p) }},
+			field{"restart_rate", func(v *yaml.Node, p string) {
+				if f, ok := d.number(v, p); ok {
+					if f < 0 {
+						d.errorf(resolve(v), p, "must be >= 0, got %s", resolve(v).Value)
+						return
+					}
+					wp.RestartRate = f
+				}
+			}},
 			field{"network", func(v *yaml.Node, p string) { wp.Network = d.decodeNetwork(v, p) }},
 		)
 		if !ok {

@@ -155,11 +155,15 @@ wasm:
       max_queue_depth: 5
       max_log_line: 1k
       body_buffer_limit: 256k
+      restart_backoff: 50ms
+      restart_backoff_max: 2s
+      restart_rate: 2.5
 `, want: func(m *Main) {
 			m.Wasm.Plugins = []WasmPlugin{{
 				Name: "a", Priority: 10, File: "conf/a.wasm", Phase: PhaseAccess, PoolSize: 2, Body: BodyAlways, CallTimeout: DefaultCallTimeout,
 				FailurePolicy: FailOpen, MemoryLimit: 16 << 20, MemoryBudget: 24 << 20, MemoryRecycle: 8 << 20,
 				MaxSharedDataBytes: 1 << 20, MaxSharedDataKeys: 100, MaxQueueDepth: 5, MaxLogLine: 1 << 10, BodyBufferLimit: 256 << 10,
+				RestartBackoff: 50 * time.Millisecond, RestartBackoffMax: 2 * time.Second, RestartRate: 2.5,
 				Line: 4, Column: 7,
 			}}
 		}},

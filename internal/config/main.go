@@ -206,6 +206,9 @@ const (
 //	      max_queue_depth: 10000        # items waiting in one shared queue
 //	      max_log_line: 16k             # longer proxy_log messages are cut and marked
 //	      body_buffer_limit: 0          # 0 = heimdall.body_buffer_limit
+//	      restart_backoff: 100ms        # delay before replacing an instance after failures in a row, doubling
+//	      restart_backoff_max: 10s
+//	      restart_rate: 10              # max instances replaced per second (all of the pool)
 //	      network:                      # outbound socket policy; absent = no sockets
 //	        allow: ["10.0.0.0/8:6379", "api.example.com:443"]
 //	        dns: true
@@ -261,6 +264,13 @@ type WasmPlugin struct {
 	MaxQueueDepth      int
 	MaxLogLine         int64
 	BodyBufferLimit    int64
+	// Replacing failed instances (Envoy's ReloadConfig.backoff): after a
+	// second failure in a row a slot waits RestartBackoff, doubling up to
+	// RestartBackoffMax; at most RestartRate replacements a second across
+	// the pool. 0 = the engine's defaults (100ms, 10s, 10/s).
+	RestartBackoff    time.Duration
+	RestartBackoffMax time.Duration
+	RestartRate       float64
 
 	// Network is nil when the plugin has no network policy (no sockets).
 	Network *Network

@@ -134,6 +134,7 @@ func (gw *Gateway) loadPlugin(ctx context.Context, wp *config.WasmPlugin, reserv
 			LogLine:         int(wp.MaxLogLine),
 			BodyBuffer:      int(wp.BodyBufferLimit),
 		},
+		Backoff: engine.Backoff{Base: wp.RestartBackoff, Max: wp.RestartBackoffMax, Rate: wp.RestartRate},
 	}
 	// Every plugin gets the socket functions, so plugins that import them
 	// load; without a network section the policy denies everything.
