@@ -344,7 +344,8 @@ func (d *decoder) decodeWasmPlugins(n *yaml.Node, path string) []WasmPlugin {
 	for i, it := range items {
 		p := index(path, i)
 		it = resolve(it)
-		wp := WasmPlugin{Phase: PhaseAccess, Body: BodyAlways, CallTimeout: DefaultCallTimeout, Line: it.Line, Column: it.Column}
+		wp := WasmPlugin{Phase: PhaseAccess, Body: BodyAlways, CallTimeout: DefaultCallTimeout,
+			FailurePolicy: FailClosed, MemoryLimit: DefaultMemoryLimit, Line: it.Line, Column: it.Column}
 		var hasName, hasPriority, hasFile bool
 		ok := d.mapping(it, p,
 			field{"name", func(v *yaml.Node, p string) {
@@ -395,6 +396,42 @@ func (d *decoder) decodeWasmPlugins(n *yaml.Node, path string) []WasmPlugin {
 			field{"call_timeout", func(v *yaml.Node, p string) {
 				if t, ok := d.duration(v, p); ok {
 					wp.CallTimeout = t
+				}
+			}},
+			// Failure handling and limits.
+			field{"failure_policy", func(v *yaml.Node, p string) {
+				if s, ok := d.oneOf(v, p, "failure policy", string(FailClosed), string(FailOpen)); ok {
+					wp.FailurePolicy = FailurePolicy(s)
+				}
+			}},
+			field{"memory_limit", func(v *yaml.Node, p string) {
+				if n, ok := d.size(v, p); ok {
+					switch {
+					case n < 1<<16:
+						d.errorf(resolve(v), p, "must be at least 64k (one wasm page), got %s", resolve(v).Value)
+					case n > 4<<30:
+						d.errorf(resolve(v), p, "must be at most 4g (the wasm32 address space), got %s", resolve(v).Value)
+					default:
+						wp.MemoryLimit = n
+					}
+				}
+			}},
+			field{"memory_budget", func(v *yaml.Node, p string) { wp.MemoryBudget, _ = d.size(v, p) }},
+			field{"memory_recycle", func(v *yaml.Node, p string) { wp.MemoryRecycle, _ = d.size(v, p) }},
+			field{"max_shared_data_bytes", func(v *yaml.Node, p string) { wp.MaxSharedDataBytes, _ = d.size(v, p) }},
+			field{"max_shared_data_keys", func(v *yaml.Node, p string) { wp.MaxSharedDataKeys, _ = d.nonNegInt(v, p) }},
+			field{"max_queue_depth", func(v *yaml.Node, p string) { wp.MaxQueueDepth, _ = d.nonNegInt(v, p) }},
+			field{"max_log_line", func(v *yaml.Node, p string) { wp.MaxLogLine, _ = d.size(v, p) }},
+			field{"body_buffer_limit", func(v *yaml.Node, p string) { wp.BodyBufferLimit, _ = d.size(v, p) }},
+			field{"restart_backoff", func(v *yaml.Node, p string) { wp.RestartBackoff, _ = d.duration(v, p) }},
+			field{"restart_backoff_max", func(v *yaml.Node, p string) { wp.RestartBackoffMax, _ = d.duration(v, p) }},
+			field{"restart_rate", func(v *yaml.Node, p string) {
+				if f, ok := d.number(v, p); ok {
+					if f < 0 {
+						d.errorf(resolve(v), p, "must be >= 0, got %s", resolve(v).Value)
+						return
+					}
+					wp.RestartRate = f
 				}
 			}},
 			field{"network", func(v *yaml.Node, p string) { wp.Network = d.decodeNetwork(v, p) }},

@@ -158,8 +158,10 @@ wasm:
 `, want: func(m *Main) {
 			m.Heimdall.InstancePoolSize = 3
 			m.Wasm.Plugins = []WasmPlugin{
-				{Name: "a", Priority: 10, File: "conf/a.wasm", Phase: PhaseAccess, PoolSize: 3, Body: BodyAlways, CallTimeout: DefaultCallTimeout, Line: 6, Column: 7},
+				{Name: "a", Priority: 10, File: "conf/a.wasm", Phase: PhaseAccess, PoolSize: 3, Body: BodyAlways, CallTimeout: DefaultCallTimeout,
+					FailurePolicy: FailClosed, MemoryLimit: DefaultMemoryLimit, Line: 6, Column: 7},
 				{Name: "b", Priority: -1, File: "/abs/b.wasm", Phase: PhaseRewrite, PoolSize: 7, Body: BodyOnRequestProperty,
+					FailurePolicy: FailClosed, MemoryLimit: DefaultMemoryLimit,
 					Network: &Network{
 						Allow: []string{"10.0.0.0/8:6379", "[::1]:80", "api.example.com:443", "*.example.com", "192.168.1.1"},
 						DNS:   true, MaxSockets: 4, Deadline: 250 * time.Millisecond, MaxBytes: 1 << 20,
@@ -167,6 +169,34 @@ wasm:
 					},
 					Line: 9, Column: 7},
 			}
+		}},
+		{name: "wasm plugin failure policy and limits", yaml: `
+wasm:
+  plugins:
+    - name: a
+      priority: 10
+      file: a.wasm
+      pool_size: 2
+      failure_policy: fail_open
+      memory_limit: 16m
+      memory_budget: 24m
+      memory_recycle: 8m
+      max_shared_data_bytes: 1m
+      max_shared_data_keys: 100
+      max_queue_depth: 5
+      max_log_line: 1k
+      body_buffer_limit: 256k
+      restart_backoff: 50ms
+      restart_backoff_max: 2s
+      restart_rate: 2.5
+`, want: func(m *Main) {
+			m.Wasm.Plugins = []WasmPlugin{{
+				Name: "a", Priority: 10, File: "conf/a.wasm", Phase: PhaseAccess, PoolSize: 2, Body: BodyAlways, CallTimeout: DefaultCallTimeout,
+				FailurePolicy: FailOpen, MemoryLimit: 16 << 20, MemoryBudget: 24 << 20, MemoryRecycle: 8 << 20,
+				MaxSharedDataBytes: 1 << 20, MaxSharedDataKeys: 100, MaxQueueDepth: 5, MaxLogLine: 1 << 10, BodyBufferLimit: 256 << 10,
+				RestartBackoff: 50 * time.Millisecond, RestartBackoffMax: 2 * time.Second, RestartRate: 2.5,
+				Line: 4, Column: 7,
+			}}
 		}},
 	}
 	for _, tt := range tests {

@@ -144,6 +144,20 @@ type AccessLog struct {
 // DefaultCallTimeout is wasm.plugins[].call_timeout when not set.
 const DefaultCallTimeout = 5 * time.Second
 
+// DefaultMemoryLimit is wasm.plugins[].memory_limit when not set: the
+// bundled plugins run in 2-5 MiB; 64 MiB leaves them ample headroom and
+// keeps a pool of runaway instances from taking gigabytes.
+const DefaultMemoryLimit = 64 << 20
+
+// FailurePolicy is wasm.plugins[].failure_policy.
+type FailurePolicy string
+
+// Failure policies.
+const (
+	FailClosed FailurePolicy = "fail_closed"
+	FailOpen   FailurePolicy = "fail_open"
+)
+
 // WasmCacheOff as heimdall.wasm_cache_dir keeps compiled plugins in memory only.
 const WasmCacheOff = "off"
 
@@ -209,6 +223,18 @@ const (
 //	      http_request_phase: access    # access (default) | rewrite
 //	      pool_size: 8                  # default heimdall.instance_pool_size
 //	      body: always                  # always (default) | on_request_property
+//	      failure_policy: fail_closed   # fail_closed (default): 503 | fail_open: skip the plugin
+//	      memory_limit: 64m             # linear memory per instance (default 64m)
+//	      memory_budget: 0              # all instances together; 0 = pool_size x memory_limit
+//	      memory_recycle: 32m           # replace an idle instance grown past it (default memory_limit/2)
+//	      max_shared_data_bytes: 64m    # the plugin's vm_id namespace of shared data
+//	      max_shared_data_keys: 100000
+//	      max_queue_depth: 10000        # items waiting in one shared queue
+//	      max_log_line: 16k             # longer proxy_log messages are cut and marked
+//	      body_buffer_limit: 0          # 0 = heimdall.body_buffer_limit
+//	      restart_backoff: 100ms        # delay before replacing an instance after failures in a row, doubling
+//	      restart_backoff_max: 10s
+//	      restart_rate: 10              # max instances replaced per second (all of the pool)
 //	      network:                      # outbound socket policy; absent = no sockets
 //	        allow: ["10.0.0.0/8:6379", "api.example.com:443"]
 //	        dns: true
@@ -235,6 +261,43 @@ type WasmPlugin struct {
 	// garbage collection (compiled wasm cannot be preempted). Only for
 	// plugins trusted as much as the gateway.
 	CallTimeout time.Duration
+
+	// Failure handling and limits (see internal/wasm/host: FailurePolicy,
+	// Limits). A trapped instance is always replaced, with backoff.
+	//
+	// FailurePolicy is `failure_policy` (Envoy's PluginConfig
+	// failure_policy FAIL_CLOSED / FAIL_OPEN): what a request gets when
+	// the plugin fails on it. fail_closed (the default) answers 503;
+	// fail_open skips the plugin for the rest of the request.
+	FailurePolicy FailurePolicy
+	// MemoryLimit caps one instance's linear memory (`memory_limit`,
+	// bytes, rounded up to 64 KiB pages; DefaultMemoryLimit). Growing past
+	// it fails in the guest, which normally traps: a handled failure.
+	MemoryLimit int64
+	// MemoryBudget caps all of the plugin's instances together
+	// (`memory_budget`; 0 = pool_size x memory_limit).
+	MemoryBudget int64
+	// MemoryRecycle: an instance whose memory grew past it is replaced
+	// once idle, as wasm memory never shrinks (`memory_recycle`; 0 = half
+	// of memory_limit).
+	MemoryRecycle int64
+	// Host-side limits: shared data bytes and keys of the plugin's vm_id,
+	// items in one shared queue, bytes of one log line, and the plugin's
+	// own body buffer limit (0 = heimdall.body_buffer_limit). 0 = the
+	// host's default (internal/wasm/host.Default*).
+	MaxSharedDataBytes int64
+	MaxSharedDataKeys  int
+	MaxQueueDepth      int
+	MaxLogLine         int64
+	BodyBufferLimit    int64
+	// Replacing failed instances (Envoy's ReloadConfig.backoff): after a
+	// second failure in a row a slot waits RestartBackoff, doubling up to
+	// RestartBackoffMax; at most RestartRate replacements a second across
+	// the pool. 0 = the engine's defaults (100ms, 10s, 10/s).
+	RestartBackoff    time.Duration
+	RestartBackoffMax time.Duration
+	RestartRate       float64
+
 	// Network is nil when the plugin has no network policy (no sockets).
 	Network *Network
 	// Line and Column locate the entry in config.yaml for later diagnostics.

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/heimdallgw/heimdall/internal/testutil/gwtest"
 	"github.com/heimdallgw/heimdall/internal/testutil/logbuf"
 	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
+	"github.com/heimdallgw/heimdall/internal/wasm/host"
 )
 
 // Plugin declares one wasm plugin in config.yaml.
@@ -34,6 +36,12 @@ type Plugin struct {
 	// CallTimeout is written as call_timeout when not empty ("0": a
 	// trusted plugin without termination checks).
 	CallTimeout string
+	// Dir is the plugin's source directory relative to the module root
+	// when it is not plugins/<Name> (a test plugin under testdata).
+	Dir string
+	// Extra is more YAML for the plugin's entry, one "key: value" per
+	// line (failure_policy, memory_limit, ...).
+	Extra []string
 }
 
 // Options describe a gateway to start.
@@ -60,6 +68,7 @@ type Gateway struct {
 	logs *LogBuffer
 	stop func() error
 	once sync.Once
+	gw   atomic.Pointer[gateway.Gateway]
 }
 
 // LogBuffer is a goroutine-safe writer that keeps everything written
@@ -144,7 +153,12 @@ wasm:
   plugins:
 `)
 	for _, p := range o.Plugins {
-		wasm := BuildPlugin(tb, p.Name)
+		var wasm string
+		if p.Dir != "" {
+			wasm = wasmbuild.MustBuild(tb, p.Dir)
+		} else {
+			wasm = BuildPlugin(tb, p.Name)
+		}
 		// A relative file: path, resolved against config.yaml's directory.
 		rel, err := filepath.Rel(dir, wasm)
 		if err != nil {
@@ -161,6 +175,9 @@ wasm:
 		}
 		if p.CallTimeout != "" {
 			fmt.Fprintf(&cfg, "      call_timeout: %s\n", p.CallTimeout)
+		}
+		for _, l := range p.Extra {
+			fmt.Fprintf(&cfg, "      %s\n", l)
 		}
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
@@ -210,8 +227,10 @@ func Launch(tb testing.TB, o Options) (*Gateway, error) {
 	if interval == 0 {
 		interval = 50 * time.Millisecond
 	}
+	var built atomic.Pointer[gateway.Gateway]
 	r, err := gwtest.Launch(tb, func(ctx context.Context, ready func(plain, tls []net.Addr)) error {
-		return gateway.Run(ctx, m, gl, gateway.RunOptions{ReloadInterval: interval, Ready: ready})
+		return gateway.Run(ctx, m, gl, gateway.RunOptions{ReloadInterval: interval, Ready: ready,
+			Built: func(gw *gateway.Gateway) { built.Store(gw) }})
 	})
 	if err != nil {
 		gl.Close()
@@ -224,6 +243,7 @@ func Launch(tb testing.TB, o Options) (*Gateway, error) {
 		Dir:      dir,
 		logs:     logs,
 	}
+	g.gw.Store(built.Load())
 	g.stop = func() error {
 		err := r.Stop()
 		gl.Close()
@@ -252,6 +272,16 @@ func (g *Gateway) Stop(tb testing.TB) {
 			tb.Errorf("gateway.Run returned: %v", err)
 		}
 	})
+}
+
+// PluginStats returns the failure counters of the wasm plugin name.
+func (g *Gateway) PluginStats(tb testing.TB, name string) host.Stats {
+	tb.Helper()
+	st, ok := g.gw.Load().PluginStats()[name]
+	if !ok {
+		tb.Fatalf("no wasm plugin %q", name)
+	}
+	return st
 }
 
 // Logs returns the error and access log records written so far.

@@ -2,6 +2,10 @@ package filter
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"time"
 )
 
@@ -14,14 +18,29 @@ type Options struct {
 	// PauseTimeout bounds how long a stream waits for a filter that paused
 	// it to resume it. Zero means no bound other than the context.
 	PauseTimeout time.Duration
+	// Log receives a line for a filter that panicked (the request fails
+	// with 500); nil discards it.
+	Log *slog.Logger
 }
+
+// BufferLimiter is implemented by a StreamFilter with its own body buffer
+// limit (a per-plugin override of Options.BufferLimit); 0 = the Chain's.
+type BufferLimiter interface {
+	BufferLimit() int
+}
+
+// ErrFilterPanic is wrapped by the error a Chain method returns when a
+// filter panicked; the request then fails with 500.
+var ErrFilterPanic = errors.New("filter panicked")
 
 // DefaultBufferLimit is the per-filter body buffer limit when none is set.
 const DefaultBufferLimit = 16 << 20
 
 type entry struct {
 	f      StreamFilter
+	name   string
 	phases Phase
+	limit  int // body buffer limit
 	// buffered body per direction while the filter pauses on chunks
 	reqBuf, respBuf []byte
 }
@@ -38,29 +57,70 @@ type Chain struct {
 	x       *Exchange
 	filters []entry
 	opts    Options
+	cur     int // the filter being called, for a panic's log line
 }
 
 // NewChain asks each factory for its filter. The returned Chain is usable
 // even when err is not nil (it holds the filters created so far), so callers
 // always call Done.
-func NewChain(x *Exchange, factories []Factory, opts Options) (*Chain, error) {
+func NewChain(x *Exchange, factories []Factory, opts Options) (c *Chain, err error) {
 	if opts.BufferLimit <= 0 {
 		opts.BufferLimit = DefaultBufferLimit
 	}
-	c := &Chain{x: x, opts: opts}
+	c = &Chain{x: x, opts: opts, cur: -1}
 	if len(factories) > 0 {
 		c.filters = make([]entry, 0, len(factories))
 	}
+	var name string
+	defer func() {
+		if r := recover(); r != nil {
+			err = c.panicked(r, name, "creating the stream filter")
+		}
+	}()
 	for _, fac := range factories {
+		name = fac.Name()
 		f, err := fac.NewStreamFilter(x)
 		if err != nil {
-			return c, &StatusError{Status: 503, Msg: "plugin " + fac.Name() + " is unavailable", Err: err}
+			return c, &StatusError{Status: 503, Msg: "plugin " + name + " is unavailable", Err: err}
 		}
 		if f != nil {
-			c.filters = append(c.filters, entry{f: f, phases: f.Phases()})
+			e := entry{f: f, name: name, phases: f.Phases(), limit: opts.BufferLimit}
+			if bl, ok := f.(BufferLimiter); ok {
+				if n := bl.BufferLimit(); n > 0 {
+					e.limit = n
+				}
+			}
+			c.filters = append(c.filters, e)
 		}
 	}
 	return c, nil
+}
+
+// panicked turns a filter's panic into a 500 error and a log line (with
+// the stack at debug level); the filter gets no more callbacks but OnDone.
+func (c *Chain) panicked(r any, name, where string) error {
+	if c.cur >= 0 && c.cur < len(c.filters) {
+		name = c.filters[c.cur].name
+		c.filters[c.cur].phases &= PhaseDone
+	}
+	c.cur = -1
+	if l := c.opts.Log; l != nil {
+		attrs := []slog.Attr{slog.String("plugin", name), slog.String("route", c.x.RouteID),
+			slog.String("where", where), slog.Any("panic", r)}
+		l.LogAttrs(context.Background(), slog.LevelError, "filter panicked; request failed with 500", attrs...)
+		if l.Enabled(context.Background(), slog.LevelDebug) {
+			l.LogAttrs(context.Background(), slog.LevelDebug, "filter panic stack",
+				slog.String("plugin", name), slog.String("stack", string(debug.Stack())))
+		}
+	}
+	return &StatusError{Status: 500, Msg: "plugin " + name + " failed", Err: fmt.Errorf("%w: %v", ErrFilterPanic, r)}
+}
+
+// guard is deferred by the Chain's methods: a panic becomes *err.
+func (c *Chain) guard(err *error, where string) {
+	if r := recover(); r != nil {
+		*err = c.panicked(r, "", where)
+	}
 }
 
 // Len is the number of active filters.
@@ -144,12 +204,14 @@ func (c *Chain) after(ctx context.Context, a Action) (stop bool, err error) {
 
 // RequestHeaders runs the request headers callbacks in filter order. After it
 // returns, the caller checks Exchange.LocalResponse.
-func (c *Chain) RequestHeaders(ctx context.Context, endOfStream bool) error {
+func (c *Chain) RequestHeaders(ctx context.Context, endOfStream bool) (err error) {
+	defer c.guard(&err, "request headers")
 	for i := range c.filters {
 		e := &c.filters[i]
 		if e.phases&PhaseRequestHeaders == 0 {
 			continue
 		}
+		c.cur = i
 		a := e.f.OnRequestHeaders(c.x, endOfStream)
 		e.phases = e.f.Phases()
 		if stop, err := c.after(ctx, a); stop || err != nil {
@@ -160,12 +222,14 @@ func (c *Chain) RequestHeaders(ctx context.Context, endOfStream bool) error {
 }
 
 // ResponseHeaders runs the response headers callbacks in reverse order.
-func (c *Chain) ResponseHeaders(ctx context.Context, endOfStream bool) error {
+func (c *Chain) ResponseHeaders(ctx context.Context, endOfStream bool) (err error) {
+	defer c.guard(&err, "response headers")
 	for i := len(c.filters) - 1; i >= 0; i-- {
 		e := &c.filters[i]
 		if e.phases&PhaseResponseHeaders == 0 {
 			continue
 		}
+		c.cur = i
 		a := e.f.OnResponseHeaders(c.x, endOfStream)
 		e.phases = e.f.Phases()
 		if stop, err := c.after(ctx, a); stop || err != nil {
@@ -180,13 +244,15 @@ func (c *Chain) ResponseHeaders(ctx context.Context, endOfStream bool) error {
 // filter buffers). The returned slice may alias chunk or a filter buffer and
 // is valid until the next call. When a local response was sent the caller
 // sees it on the Exchange and must stop forwarding.
-func (c *Chain) RequestBody(ctx context.Context, chunk []byte, endOfStream bool) ([]byte, error) {
+func (c *Chain) RequestBody(ctx context.Context, chunk []byte, endOfStream bool) (_ []byte, err error) {
+	defer c.guard(&err, "request body")
 	data := chunk
 	for i := range c.filters {
 		e := &c.filters[i]
 		if e.phases&PhaseRequestBody == 0 {
 			continue
 		}
+		c.cur = i
 		out, pass, err := c.body(ctx, e, &e.reqBuf, data, endOfStream, true)
 		if err != nil || !pass {
 			return nil, err
@@ -197,13 +263,15 @@ func (c *Chain) RequestBody(ctx context.Context, chunk []byte, endOfStream bool)
 }
 
 // ResponseBody is RequestBody for the response, in reverse filter order.
-func (c *Chain) ResponseBody(ctx context.Context, chunk []byte, endOfStream bool) ([]byte, error) {
+func (c *Chain) ResponseBody(ctx context.Context, chunk []byte, endOfStream bool) (_ []byte, err error) {
+	defer c.guard(&err, "response body")
 	data := chunk
 	for i := len(c.filters) - 1; i >= 0; i-- {
 		e := &c.filters[i]
 		if e.phases&PhaseResponseBody == 0 {
 			continue
 		}
+		c.cur = i
 		out, pass, err := c.body(ctx, e, &e.respBuf, data, endOfStream, false)
 		if err != nil || !pass {
 			return nil, err
@@ -224,7 +292,7 @@ func (c *Chain) body(ctx context.Context, e *entry, buf *[]byte, data []byte, eo
 	} else {
 		b.B = data
 	}
-	if len(b.B) > c.opts.BufferLimit {
+	if len(b.B) > e.limit {
 		if request {
 			return nil, false, ErrRequestBodyTooLarge
 		}
@@ -257,12 +325,14 @@ func (c *Chain) body(ctx context.Context, e *entry, buf *[]byte, data []byte, eo
 // RequestTrailers runs the request trailers callbacks. Bodies that filters
 // held buffered are released by the end of the stream; the bytes to forward
 // before the trailers are returned.
-func (c *Chain) RequestTrailers(ctx context.Context) ([]byte, error) {
+func (c *Chain) RequestTrailers(ctx context.Context) (_ []byte, err error) {
+	defer c.guard(&err, "request trailers")
 	return c.trailers(ctx, true)
 }
 
 // ResponseTrailers is RequestTrailers for the response, in reverse order.
-func (c *Chain) ResponseTrailers(ctx context.Context) ([]byte, error) {
+func (c *Chain) ResponseTrailers(ctx context.Context) (_ []byte, err error) {
+	defer c.guard(&err, "response trailers")
 	return c.trailers(ctx, false)
 }
 
@@ -290,6 +360,7 @@ func (c *Chain) trailers(ctx context.Context, request bool) ([]byte, error) {
 		if e.phases&phase == 0 {
 			continue
 		}
+		c.cur = i
 		var a Action
 		if request {
 			a = e.f.OnRequestTrailers(c.x)
@@ -303,20 +374,31 @@ func (c *Chain) trailers(ctx context.Context, request bool) ([]byte, error) {
 	return flushed, nil
 }
 
-// Log runs the log callbacks (in filter order, as Envoy does).
+// Log runs the log callbacks (in filter order, as Envoy does). A filter
+// that panics is logged and the others still run.
 func (c *Chain) Log() {
 	for i := range c.filters {
 		if c.filters[i].phases&PhaseLog != 0 {
-			c.filters[i].f.OnLog(c.x)
+			c.call(i, "log", func(f StreamFilter) { f.OnLog(c.x) })
 		}
 	}
 }
 
-// Done releases every filter. Call it exactly once per Chain.
+// Done releases every filter. Call it exactly once per Chain. A filter
+// that panics is logged and the others are still released.
 func (c *Chain) Done() {
 	for i := range c.filters {
-		c.filters[i].f.OnDone(c.x)
+		c.call(i, "done", func(f StreamFilter) { f.OnDone(c.x) })
 		c.filters[i] = entry{}
 	}
 	c.filters = c.filters[:0]
+}
+
+// call runs fn on filter i, logging a panic instead of propagating it.
+func (c *Chain) call(i int, where string, fn func(StreamFilter)) {
+	var err error
+	defer c.guard(&err, where)
+	c.cur = i
+	fn(c.filters[i].f)
+	c.cur = -1
 }

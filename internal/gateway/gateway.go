@@ -84,7 +84,7 @@ func New(ctx context.Context, m *config.Main, logs *Logs) (_ *Gateway, err error
 	po := proxy.Options{
 		AccessLog: logs.Access,
 		ErrorLog:  logs.Error,
-		Chain:     chainOptions(m),
+		Chain:     chainOptions(m, logs.Error),
 	}
 	if gw.metrics = newMetrics(m); gw.metrics != nil {
 		po.Observer = gw.metrics.Unmatched()
@@ -136,6 +136,20 @@ func (gw *Gateway) loadPlugin(ctx context.Context, wp *config.WasmPlugin, reserv
 		// share state as in Envoy.
 		Shared:    gw.shared,
 		Upstreams: gw.upstreamAddr,
+
+		// Failure handling and limits.
+		FailurePolicy:    host.FailurePolicy(wp.FailurePolicy),
+		MemoryLimitPages: uint32((wp.MemoryLimit + 1<<16 - 1) >> 16),
+		MemoryBudget:     uint64(wp.MemoryBudget),
+		RecycleBytes:     uint64(wp.MemoryRecycle),
+		Limits: host.Limits{
+			SharedDataBytes: wp.MaxSharedDataBytes,
+			SharedDataKeys:  wp.MaxSharedDataKeys,
+			QueueDepth:      wp.MaxQueueDepth,
+			LogLine:         int(wp.MaxLogLine),
+			BodyBuffer:      int(wp.BodyBufferLimit),
+		},
+		Backoff: engine.Backoff{Base: wp.RestartBackoff, Max: wp.RestartBackoffMax, Rate: wp.RestartRate},
 	}
 	// One outbound policy per plugin, for every way out: the socket
 	// functions, the Redis ABI and proxy_http_call. Without a network
@@ -205,8 +219,9 @@ func (gw *Gateway) reservedPorts() []netip.AddrPort {
 	return out
 }
 
-func chainOptions(m *config.Main) (o filter.Options) {
+func chainOptions(m *config.Main, log *slog.Logger) (o filter.Options) {
 	o.BufferLimit = int(m.Heimdall.BodyBufferLimit)
+	o.Log = log
 	return o
 }
 
@@ -249,6 +264,17 @@ func upstreamAddrs(r *config.Routes) map[string]string {
 				break
 			}
 		}
+	}
+	return out
+}
+
+// PluginStats returns the failure counters of every wasm plugin, by name
+// (see host.Stats): traps, instance replacements, runaway-call kills,
+// memory recycles, refused streams.
+func (gw *Gateway) PluginStats() map[string]host.Stats {
+	out := make(map[string]host.Stats, len(gw.plugins))
+	for name, p := range gw.plugins {
+		out[name] = p.Stats()
 	}
 	return out
 }

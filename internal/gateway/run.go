@@ -42,6 +42,9 @@ type RunOptions struct {
 	Listening func(kind string, addr net.Addr)
 	// Version labels apisix_node_info; "" keeps "dev".
 	Version string
+	// Built, when set, is called with the gateway once its plugins are
+	// loaded, before anything serves (tests read PluginStats through it).
+	Built func(*Gateway)
 }
 
 // Run serves the gateway described by m until ctx is done, then shuts down
@@ -56,6 +59,9 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 	}
 	if opts.ConfigureWait > 0 {
 		gw.configureWait = opts.ConfigureWait
+	}
+	if opts.Built != nil {
+		opts.Built(gw)
 	}
 	closeCtx := context.WithoutCancel(ctx)
 	defer func() {

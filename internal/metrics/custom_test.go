@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heimdallgw/heimdall/internal/wasm/abi"
+	"github.com/heimdallgw/heimdall/internal/wasm/engine"
 	"github.com/heimdallgw/heimdall/internal/wasm/host"
 )
 
@@ -41,12 +42,14 @@ type fakePlugin struct {
 	states []host.SlotState
 	ms     []host.Metric
 	net    host.NetworkStats
+	stats  host.Stats
 }
 
 func (f *fakePlugin) Name() string                     { return f.name }
 func (f *fakePlugin) InstanceStates() []host.SlotState { return f.states }
 func (f *fakePlugin) Metrics() []host.Metric           { return f.ms }
 func (f *fakePlugin) NetworkStats() host.NetworkStats  { return f.net }
+func (f *fakePlugin) Stats() host.Stats                { return f.stats }
 
 // TestCustomMetricsMerge: the same stat from two plugins is added up (one
 // stats store, as in Envoy); a family gets the union of its label names;
@@ -61,7 +64,7 @@ func TestCustomMetricsMerge(t *testing.T) {
 		}},
 		&fakePlugin{name: "b", states: []host.SlotState{{Live: true, Memory: 131072}}, net: host.NetworkStats{
 			Refused: map[string]uint64{"http_call": 5, "sock_connect": 2}, HTTPCallsOverLimit: 3, HTTPCallsPending: 1,
-		}, ms: []host.Metric{
+		}, stats: host.Stats{Stats: engine.Stats{Instantiations: 6, Traps: 4, Timeouts: 1, Recycles: 2, BackoffRejects: 9}, FailedStreams: 13, LimitsExceeded: 7}, ms: []host.Metric{
 			{Name: "hits.route=1", Type: abi.MetricCounter, Value: 4},
 			{Name: "size", Type: abi.MetricGauge, Value: 99}, // another type: dropped
 		}},
@@ -105,6 +108,14 @@ func TestCustomMetricsMerge(t *testing.T) {
 		"heimdall_wasm_http_calls_over_limit_total,plugin=b":            "3",
 		"heimdall_wasm_http_calls_pending,plugin=b":                     "1",
 		"heimdall_wasm_http_calls_pending,plugin=a":                     "0",
+		"heimdall_wasm_instantiations_total,plugin=b":                   "6",
+		"heimdall_wasm_traps_total,plugin=b":                            "4",
+		"heimdall_wasm_timeouts_total,plugin=b":                         "1",
+		"heimdall_wasm_recycles_total,plugin=b":                         "2",
+		"heimdall_wasm_backoff_rejects_total,plugin=b":                  "9",
+		"heimdall_wasm_failed_streams_total,plugin=b":                   "13",
+		"heimdall_wasm_limits_exceeded_total,plugin=b":                  "7",
+		"heimdall_wasm_traps_total,plugin=a":                            "0",
 	} {
 		if got[key] != want {
 			t.Errorf("%s = %q, want %q", key, got[key], want)

@@ -20,6 +20,8 @@ type Plugin interface {
 	Metrics() []host.Metric
 	// NetworkStats counts what the plugin's outbound policy refused.
 	NetworkStats() host.NetworkStats
+	// Stats are the plugin's failure and lifecycle counters.
+	Stats() host.Stats
 }
 
 var _ Plugin = (*host.Plugin)(nil)
@@ -75,6 +77,20 @@ var (
 			prometheus.GaugeValue, func(p Plugin, _ []slotView) float64 { return float64(p.NetworkStats().HTTPCallsPending) }},
 		{prometheus.NewDesc("heimdall_wasm_http_calls_over_limit_total", "proxy_http_calls of a plugin refused because network.max_pending_http_calls were waiting", []string{"plugin"}, nil),
 			prometheus.CounterValue, func(p Plugin, _ []slotView) float64 { return float64(p.NetworkStats().HTTPCallsOverLimit) }},
+		{prometheus.NewDesc("heimdall_wasm_instantiations_total", "Wasm instances a plugin created (first ones and replacements)", []string{"plugin"}, nil),
+			prometheus.CounterValue, func(p Plugin, _ []slotView) float64 { return float64(p.Stats().Instantiations) }},
+		{prometheus.NewDesc("heimdall_wasm_traps_total", "Instances of a plugin discarded after a failed call (trap, proc_exit, misbehaving guest, runaway call); each is replaced", []string{"plugin"}, nil),
+			prometheus.CounterValue, func(p Plugin, _ []slotView) float64 { return float64(p.Stats().Traps) }},
+		{prometheus.NewDesc("heimdall_wasm_timeouts_total", "Guest calls of a plugin killed for running past call_timeout", []string{"plugin"}, nil),
+			prometheus.CounterValue, func(p Plugin, _ []slotView) float64 { return float64(p.Stats().Timeouts) }},
+		{prometheus.NewDesc("heimdall_wasm_recycles_total", "Instances of a plugin replaced because their memory grew past memory_recycle or the pool neared memory_budget", []string{"plugin"}, nil),
+			prometheus.CounterValue, func(p Plugin, _ []slotView) float64 { return float64(p.Stats().Recycles) }},
+		{prometheus.NewDesc("heimdall_wasm_backoff_rejects_total", "Requests that found a plugin's instance waiting out its restart backoff (they follow failure_policy)", []string{"plugin"}, nil),
+			prometheus.CounterValue, func(p Plugin, _ []slotView) float64 { return float64(p.Stats().BackoffRejects) }},
+		{prometheus.NewDesc("heimdall_wasm_failed_streams_total", "Requests a plugin failed on: answered 503 (fail_closed) or continued without it (fail_open)", []string{"plugin"}, nil),
+			prometheus.CounterValue, func(p Plugin, _ []slotView) float64 { return float64(p.Stats().FailedStreams) }},
+		{prometheus.NewDesc("heimdall_wasm_limits_exceeded_total", "Host calls of a plugin refused or cut for a limit (shared data, queue depth, log line)", []string{"plugin"}, nil),
+			prometheus.CounterValue, func(p Plugin, _ []slotView) float64 { return float64(p.Stats().LimitsExceeded) }},
 	}
 )
 

@@ -60,15 +60,17 @@ func ValidatePlugins(ctx context.Context, m *config.Main, r *config.Routes, log 
 		var p *host.Plugin
 		err = Compiling(progress, wp.Name, len(wasm), func() (err error) {
 			p, err = host.Load(ctx, host.PluginConfig{
-				Name:            wp.Name,
-				Wasm:            wasm,
-				PoolSize:        1,
-				BodyMode:        host.BodyMode(wp.Body),
-				CallTimeout:     wp.CallTimeout,
-				Uninterruptible: wp.CallTimeout == 0,
-				Cache:           cache,
-				Extensions:      []engine.Extension{ext},
-				Egress:          eg,
+				Name:             wp.Name,
+				Wasm:             wasm,
+				PoolSize:         1,
+				BodyMode:         host.BodyMode(wp.Body),
+				CallTimeout:      wp.CallTimeout,
+				Uninterruptible:  wp.CallTimeout == 0,
+				MemoryLimitPages: uint32((wp.MemoryLimit + 1<<16 - 1) >> 16),
+				Limits:           host.Limits{SharedDataBytes: wp.MaxSharedDataBytes, SharedDataKeys: wp.MaxSharedDataKeys, QueueDepth: wp.MaxQueueDepth, LogLine: int(wp.MaxLogLine), BodyBuffer: int(wp.BodyBufferLimit)},
+				Cache:            cache,
+				Extensions:       []engine.Extension{ext},
+				Egress:           eg,
 			}, log)
 			return err
 		})

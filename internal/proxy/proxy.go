@@ -105,6 +105,7 @@ var errLocalResponse = errors.New("a plugin answered the request")
 // until Close: engines whose request context ends when their handler returns
 // pass a longer-lived one.
 func (p *Proxy) Serve(ctx context.Context, s *Stream) {
+	defer s.recoverServe()
 	s.ctx = ctx
 	x := &s.X
 	if x.Start.IsZero() {

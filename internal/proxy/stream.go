@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -85,9 +87,10 @@ func (s *Stream) ResponseTrailers() *httpcore.Header { return &s.X.Resp.Trailer 
 // after the head was sent means the engine must abort the stream (reset the
 // HTTP/2 stream, close the HTTP/1.1 connection) so the client sees an
 // incomplete response.
-func (s *Stream) Read(p []byte) (int, error) {
+func (s *Stream) Read(p []byte) (n int, err error) {
+	defer s.recoverRead(&err)
 	s.X.ResponseStarted = true
-	n, err := s.resPump.Read(p)
+	n, err = s.resPump.Read(p)
 	s.bytesSent += int64(n)
 	if err != nil && err != io.EOF {
 		if s.failure == nil {
@@ -704,6 +707,42 @@ func (s *Stream) responseThrough(chunk []byte, eos bool) ([]byte, error) {
 		return nil, errLocalResponse
 	}
 	return out, nil
+}
+
+// errPanic is the failure of a request whose handling panicked.
+var errPanic = errors.New("internal error: panic while handling the request")
+
+// recoverServe turns a panic in Serve into a 500 and an error-log line
+// (the stack at debug level); the engine then sends it as any answer.
+func (s *Stream) recoverServe() {
+	r := recover()
+	if r == nil {
+		return
+	}
+	s.logPanic(r)
+	s.fail(fmt.Errorf("%w: %v", errPanic, r))
+}
+
+// recoverRead turns a panic while producing the response body into an
+// error: the engine drops the connection, as for a failed upstream body.
+func (s *Stream) recoverRead(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	s.logPanic(r)
+	*err = fmt.Errorf("%w: %v", errPanic, r)
+	if s.failure == nil {
+		s.failure = *err
+	}
+}
+
+func (s *Stream) logPanic(r any) {
+	l := s.p.opts.ErrorLog
+	l.Error("panic while handling a request", "panic", fmt.Sprint(r), "route", s.X.RouteID)
+	if l.Enabled(context.Background(), slog.LevelDebug) {
+		l.Debug("panic stack", "stack", string(debug.Stack()))
+	}
 }
 
 // fail answers with the status err maps to.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/heimdallgw/heimdall/internal/wasm/instrument"
@@ -63,10 +64,18 @@ type HostFunc struct {
 
 // Defaults.
 const (
-	// DefaultMemoryLimitPages caps an instance's linear memory at 256 MiB.
-	DefaultMemoryLimitPages = 4096
+	// DefaultMemoryLimitPages caps an instance's linear memory at 64 MiB:
+	// the bundled plugins (Go, our SDK) run in 2-5 MiB, an AssemblyScript
+	// or Rust plugin in less; 64 MiB leaves room for a plugin buffering
+	// bodies up to the default body_buffer_limit many times over, and
+	// keeps a pool of GOMAXPROCS runaway instances from taking gigabytes.
+	DefaultMemoryLimitPages = 1024
 	// DefaultCallTimeout bounds one guest call (a callback).
 	DefaultCallTimeout = 5 * time.Second
+	// Replacing failed instances (Backoff).
+	DefaultBackoffBase = 100 * time.Millisecond
+	DefaultBackoffMax  = 10 * time.Second
+	DefaultRestartRate = 10
 )
 
 // WASI module names.
@@ -112,6 +121,16 @@ type Config struct {
 	Extensions []Extension
 	// Stdout and Stderr receive the guest's output; nil discards it.
 	Stdout, Stderr io.Writer
+	// RecycleBytes: an instance whose linear memory grew past it is
+	// replaced once idle (Instance.OverMemory; wasm memory never shrinks).
+	// 0 = half the memory limit.
+	RecycleBytes uint64
+	// MemoryBudget caps the linear memory of all the pool's instances
+	// together (bytes); 0 = none beyond PoolSize * the memory limit. On
+	// Linux a memory.grow past it fails in the guest, as past the limit.
+	MemoryBudget uint64
+	// Backoff paces the replacement of failed instances.
+	Backoff Backoff
 	// Init runs once on every new instance, with its slot locked (start-up
 	// functions, per-instance state in Instance.Data). An error discards it.
 	Init func(inst *Instance) error
@@ -206,6 +225,9 @@ type Engine struct {
 	next      uint32
 	nextMu    sync.Mutex
 	closeOnce sync.Once
+	mem       *mapPool
+	restarts  tokenBucket
+	stats     counters
 }
 
 // New compiles cfg.Wasm and prepares the host modules. No instance is
@@ -230,7 +252,12 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	e := &Engine{cfg: cfg}
+	if cfg.RecycleBytes == 0 {
+		cfg.RecycleBytes = uint64(cfg.MemoryLimitPages) << 16 / 2
+	}
+	cfg.Backoff = cfg.Backoff.withDefaults(cfg.PoolSize)
+	e := &Engine{cfg: cfg, mem: &mapPool{budget: cfg.MemoryBudget}}
+	e.restarts.init(cfg.Backoff.Rate, cfg.Backoff.Burst)
 	// Termination of runaway guests. wazero's WithCloseOnContextDone puts,
 	// at every wasm loop header (and Go puts one in every function that
 	// calls another), a call out to Go that checks whether the module was
@@ -439,17 +466,24 @@ func (e *Engine) Slots() []*Slot { return e.slots }
 // Pick returns a slot for a new stream: round-robin, skipping slots busy
 // with a guest call when a free one exists, so a stream does not queue
 // behind a long callback (an on_configure doing network I/O, say) while
-// another instance idles.
+// another instance idles, and skipping slots waiting out a failure backoff
+// while another can serve.
 func (e *Engine) Pick() *Slot {
 	e.nextMu.Lock()
 	i := e.next
 	e.next++
 	e.nextMu.Unlock()
 	n := uint32(len(e.slots))
+	now := time.Now().UnixNano()
 	for k := uint32(0); k < n; k++ {
 		s := e.slots[int((i+k)%n)]
-		if s.mu.TryLock() {
+		if s.retry.Load() <= now && s.mu.TryLock() {
 			s.mu.Unlock()
+			return s
+		}
+	}
+	for k := uint32(0); k < n; k++ {
+		if s := e.slots[int((i+k)%n)]; s.retry.Load() <= now {
 			return s
 		}
 	}
@@ -472,6 +506,7 @@ func (e *Engine) Close(ctx context.Context) error {
 			s.mu.Unlock()
 		}
 		err = e.rt.Close(ctx)
+		e.mem.close()
 		if e.ownCache != nil {
 			if cerr := e.ownCache.Close(ctx); err == nil {
 				err = cerr
@@ -483,6 +518,10 @@ func (e *Engine) Close(ctx context.Context) error {
 
 // ErrClosed is returned when the engine was closed.
 var ErrClosed = errors.New("wasm engine closed")
+
+// ErrBackoff is returned by Slot.Lock while a slot whose instance failed
+// waits before getting a new one (Config.BackoffBase, RestartRate).
+var ErrBackoff = errors.New("wasm plugin instance failed recently; replacement delayed (backoff)")
 
 // Slot holds at most one live instance. An instance runs one guest call at
 // a time: the slot's lock is held across it.
@@ -496,13 +535,21 @@ type Slot struct {
 	live   atomic.Pointer[Instance]
 	gen    uint64
 	closed bool
+	// fails counts the instances that failed in a row (reset by
+	// Healthy); retry is when a new one may be made (unix ns; 0 = now),
+	// atomic for Pick.
+	fails int
+	retry atomic.Int64
+	// mem is the live instance's memory size as of the last Unlock.
+	mem atomic.Uint64
 }
 
 // Index is the slot's position in the pool.
 func (s *Slot) Index() int { return s.index }
 
 // Lock locks the slot and returns its live instance, creating one if needed.
-// Unlock must be called even when err is not nil.
+// Unlock must be called even when err is not nil. While the slot is in
+// backoff after failures it returns ErrBackoff at once (no waiting).
 func (s *Slot) Lock(ctx context.Context) (*Instance, error) {
 	s.mu.Lock()
 	if s.closed {
@@ -514,12 +561,40 @@ func (s *Slot) Lock(ctx context.Context) (*Instance, error) {
 	if s.inst != nil {
 		s.discardLocked()
 	}
+	if s.fails > 0 {
+		now := time.Now()
+		if now.UnixNano() < s.retry.Load() {
+			s.e.stats.backoff.Add(1)
+			return nil, ErrBackoff
+		}
+		if wait := s.e.restarts.take(now); wait > 0 {
+			s.retry.Store(now.Add(wait).UnixNano())
+			s.e.stats.backoff.Add(1)
+			return nil, ErrBackoff
+		}
+	}
 	inst, err := s.e.instantiate(ctx, s)
 	if err != nil {
+		s.failed()
 		return nil, err
 	}
 	s.inst = inst
+	s.retry.Store(0)
 	return inst, nil
+}
+
+// failed records an instance failure and sets the slot's backoff.
+func (s *Slot) failed() {
+	s.fails++
+	b := &s.e.cfg.Backoff
+	var d time.Duration
+	if s.fails > 1 {
+		d = b.Base << min(s.fails-2, 30)
+		if d <= 0 || d > b.Max {
+			d = b.Max
+		}
+	}
+	s.retry.Store(time.Now().Add(d).UnixNano())
 }
 
 // LockExisting locks the slot and returns its live instance, or nil when
@@ -541,10 +616,14 @@ func (s *Slot) Current() *Instance {
 	return nil
 }
 
-// Unlock releases the slot. A broken instance is discarded now.
+// Unlock releases the slot. A broken or retired instance is discarded now.
 func (s *Slot) Unlock() {
-	if s.inst != nil && s.inst.broken {
-		s.discardLocked()
+	if s.inst != nil {
+		if s.inst.broken || s.inst.retired {
+			s.discardLocked()
+		} else {
+			s.mem.Store(uint64(s.inst.MemorySize()))
+		}
 	}
 	s.mu.Unlock()
 }
@@ -552,6 +631,14 @@ func (s *Slot) Unlock() {
 func (s *Slot) discardLocked() {
 	inst := s.inst
 	s.inst = nil
+	s.mem.Store(0)
+	switch {
+	case inst.retired && !inst.broken:
+		s.e.stats.recycles.Add(1)
+	case inst.trapped:
+		s.e.stats.traps.Add(1)
+		s.failed()
+	}
 	inst.broken = true
 	if s.e.cfg.Closed != nil {
 		s.e.cfg.Closed(inst)
@@ -565,7 +652,11 @@ func (s *Slot) discardLocked() {
 
 func (e *Engine) instantiate(ctx context.Context, s *Slot) (inst *Instance, err error) {
 	s.gen++
+	e.stats.instantiations.Add(1)
 	inst = &Instance{slot: s, Gen: s.gen}
+	if a := e.mem.allocator(); a != nil {
+		ctx = experimental.WithMemoryAllocator(ctx, a)
+	}
 	inst.ctx = &callCtx{parent: ctx, inst: inst, done: make(chan struct{})}
 	inst.depth = 1
 	if !e.cfg.Uninterruptible {
@@ -588,10 +679,13 @@ func (e *Engine) instantiate(ctx context.Context, s *Slot) (inst *Instance, err 
 	}
 	if err != nil {
 		s.live.Store(nil)
+		if inst.expired.Load() {
+			e.stats.timeouts.Add(1)
+		}
 		return nil, fmt.Errorf("instantiating wasm plugin %s: %w", e.cfg.Name, err)
 	}
 	inst.mod = mod
-	inst.mem = mod.Memory()
+	inst.mem = memoryOf(mod)
 	// From now on calls see no values of the instantiating context: it
 	// may be a request's, which the instance must not keep alive, and
 	// wazero looks a value up on every call (a walk up that context's
@@ -620,6 +714,8 @@ func (e *Engine) instantiate(ctx context.Context, s *Slot) (inst *Instance, err 
 			return nil, fmt.Errorf("starting wasm plugin %s: %w", e.cfg.Name, err)
 		}
 	}
+	inst.initMem = inst.MemorySize()
+	s.mem.Store(uint64(inst.initMem))
 	return inst, nil
 }
 
@@ -628,20 +724,36 @@ func instanceFrom(ctx context.Context, mod api.Module) *Instance {
 	if c, ok := ctx.(*callCtx); ok {
 		if c.inst.mod == nil {
 			c.inst.mod = mod
-			c.inst.mem = mod.Memory()
+			c.inst.mem = memoryOf(mod)
 		}
 		return c.inst
 	}
 	if v, ok := ctx.Value(instKey{}).(*Instance); ok {
 		if v.mod == nil {
 			v.mod = mod
-			v.mem = mod.Memory()
+			v.mem = memoryOf(mod)
 		}
 		return v
 	}
 	// Not called through Instance.Call (should not happen): a detached
 	// instance view so that memory access still works.
-	return &Instance{mod: mod, mem: mod.Memory(), broken: true}
+	return &Instance{mod: mod, mem: memoryOf(mod), broken: true}
+}
+
+// memoryOf is mod's memory, nil when it has none (wazero then returns a
+// typed nil in the interface, whose methods panic).
+func memoryOf(mod api.Module) (m api.Memory) {
+	m = mod.Memory()
+	if m == nil {
+		return nil
+	}
+	defer func() {
+		if recover() != nil {
+			m = nil
+		}
+	}()
+	_ = m.Size()
+	return m
 }
 
 type instKey struct{}

@@ -23,6 +23,31 @@ func spinModule(withMemory bool) []byte {
 	return append(b, body...)
 }
 
+// growModule exports "bomb": memory.grow by one page until refused, each
+// new page written to (so it is resident), then unreachable.
+func growModule() []byte {
+	b := []byte("\x00asm\x01\x00\x00\x00")
+	b = append(b, 1, 4, 1, 0x60, 0, 0)                  // type: () -> ()
+	b = append(b, 3, 2, 1, 0)                           // function 0: type 0
+	b = append(b, 5, 3, 1, 0x00, 0x01)                  // memory: min 1
+	b = append(b, 7, 8, 1, 4, 'b', 'o', 'm', 'b', 0, 0) // export "bomb" func 0
+	body := []byte{
+		0x01, 0x01, 0x7F, // one local i32 (the old size in pages)
+		0x03, 0x40, // loop
+		0x41, 0x01, 0x40, 0x00, // i32.const 1; memory.grow
+		0x22, 0x00, // local.tee 0
+		0x41, 0x7F, 0x46, // i32.const -1; i32.eq
+		0x04, 0x40, 0x00, 0x0B, // if: unreachable; end
+		0x20, 0x00, 0x41, 0x10, 0x74, // local.get 0; i32.const 16; i32.shl (address of the new page)
+		0x41, 0x01, 0x36, 0x02, 0x00, // i32.const 1; i32.store
+		0x0C, 0x00, // br 0
+		0x0B, // end loop
+		0x0B, // end
+	}
+	b = append(b, 10, byte(len(body)+2), 1, byte(len(body)))
+	return append(b, body...)
+}
+
 func TestTermination(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -141,4 +166,131 @@ func TestWatchdogPrecision(t *testing.T) {
 		t.Fatalf("spin aborted after %v, want at most %v", d, limit)
 	}
 	t.Logf("aborted after %v (timeout %v, interval %v)", d, timeout, watchInterval(timeout))
+}
+
+// trapModule exports "trap" (unreachable) and "ok" (returns), with a memory.
+func trapModule() []byte {
+	b := []byte("\x00asm\x01\x00\x00\x00")
+	b = append(b, 1, 4, 1, 0x60, 0, 0) // type: () -> ()
+	b = append(b, 3, 3, 2, 0, 0)       // functions 0, 1: type 0
+	b = append(b, 5, 3, 1, 0x00, 0x01) // memory: min 1
+	b = append(b, 7, 13, 2,            // exports
+		4, 't', 'r', 'a', 'p', 0, 0, // "trap" func 0
+		2, 'o', 'k', 0, 1) // "ok" func 1
+	b = append(b, 10, 8, 2, 3, 0, 0x00, 0x0B, 2, 0, 0x0B) // bodies: unreachable; nop
+	return b
+}
+
+// call locks slot 0, calls fn and unlocks; it returns Lock's error or the
+// call's.
+func call(e *Engine, fn string) error {
+	s := e.Slots()[0]
+	defer s.Unlock()
+	inst, err := s.Lock(context.Background())
+	if err != nil {
+		return err
+	}
+	err = inst.Call(inst.Lookup(fn), make([]uint64, 1))
+	if err == nil {
+		inst.Healthy()
+	}
+	return err
+}
+
+// TestBackoff: the first failure is replaced at once; a second in a row
+// makes the slot answer ErrBackoff at once (without waiting) until Base
+// has passed; a healthy call starts the count over.
+func TestBackoff(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, Config{Name: "trap", Wasm: trapModule(), NoCache: true, PoolSize: 1,
+		Backoff: Backoff{Base: 200 * time.Millisecond, Max: time.Second, Rate: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	var te *TrapError
+	if err := call(e, "trap"); !errors.As(err, &te) {
+		t.Fatalf("trap: %v", err)
+	}
+	if err := call(e, "trap"); !errors.As(err, &te) { // replaced at once
+		t.Fatalf("second trap: %v", err)
+	}
+	if err := call(e, "ok"); !errors.Is(err, ErrBackoff) {
+		t.Fatalf("after two failures in a row: %v, want ErrBackoff", err)
+	}
+	if st := e.Stats(); st.Instantiations != 2 || st.Traps != 2 || st.BackoffRejects != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	time.Sleep(250 * time.Millisecond)
+	if err := call(e, "ok"); err != nil {
+		t.Fatalf("after the backoff: %v", err)
+	}
+	// Healthy again: one failure is replaced at once.
+	if err := call(e, "trap"); !errors.As(err, &te) {
+		t.Fatalf("trap: %v", err)
+	}
+	if err := call(e, "ok"); err != nil {
+		t.Fatalf("after one failure: %v", err)
+	}
+}
+
+// TestRestartRate: replacements across the pool are rate limited, so a
+// plugin failing on every call cannot make instances as fast as calls come.
+func TestRestartRate(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, Config{Name: "trap", Wasm: trapModule(), NoCache: true, PoolSize: 1,
+		Backoff: Backoff{Base: time.Nanosecond, Max: time.Nanosecond, Rate: 0.001, Burst: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	var rejected int
+	for i := 0; i < 100; i++ {
+		if errors.Is(call(e, "trap"), ErrBackoff) {
+			rejected++
+		}
+	}
+	// The first instance and three replacements (the burst); then only
+	// refusals.
+	if st := e.Stats(); st.Instantiations != 4 || rejected != 96 {
+		t.Errorf("%d calls refused, stats %+v; want 4 instantiations, 96 refusals", rejected, st)
+	}
+}
+
+// TestRecycle: an instance grown past RecycleBytes reports OverMemory; a
+// retired one is replaced without counting a failure.
+func TestRecycle(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, Config{Name: "grow", Wasm: growModule(), NoCache: true, PoolSize: 1,
+		MemoryLimitPages: 64, RecycleBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	s := e.Slots()[0]
+	inst, err := s.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.OverMemory() {
+		t.Fatal("a fresh instance is over its recycle threshold")
+	}
+	_ = inst.Call(inst.Lookup("bomb"), make([]uint64, 1)) // grows to 4 MiB, traps
+	s.Unlock()
+	inst, err = s.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := inst.mem.Grow(32); !ok || !inst.OverMemory() {
+		t.Fatalf("grown to %d bytes: not over the 1 MiB threshold", inst.MemorySize())
+	}
+	inst.Retire()
+	s.Unlock()
+	if st := e.Stats(); st.Recycles != 1 || st.Traps != 1 || st.MemoryBytes != 0 {
+		t.Errorf("stats %+v, want 1 recycle, 1 trap, nothing held", st)
+	}
+	if _, err := s.Lock(ctx); err != nil { // no backoff after a recycle
+		t.Fatal(err)
+	}
+	s.Unlock()
 }

@@ -34,6 +34,10 @@ type Instance struct {
 	abort  atomic.Pointer[api.MutableGlobal]
 	depth  int
 	broken bool
+	// trapped: a call failed (counted and backed off at discard);
+	// retired: replaced when the slot is unlocked, without a failure.
+	trapped, retired bool
+	initMem          uint32 // memory size once started
 }
 
 // Function is a handle on a guest export; the zero value is "absent". Its
@@ -72,8 +76,40 @@ func (i *Instance) Slot() *Slot { return i.slot }
 func (i *Instance) Broken() bool { return i.broken }
 
 // Break marks the instance for discarding (on the slot's next Unlock), for
-// example after a host function found the guest misbehaving.
-func (i *Instance) Break() { i.broken = true }
+// example after a host function found the guest misbehaving. It counts as
+// a failure (Stats.Traps, backoff).
+func (i *Instance) Break() { i.broken, i.trapped = true, true }
+
+// Retire replaces the instance at the slot's next Unlock without counting
+// a failure: for recycling (OverMemory). The slot must be locked.
+func (i *Instance) Retire() { i.retired = true }
+
+// Healthy tells the slot that the instance served a stream without
+// failing: the failure count and backoff start over. The slot must be
+// locked.
+func (i *Instance) Healthy() {
+	if s := i.slot; s != nil && s.fails != 0 {
+		s.fails = 0
+	}
+}
+
+// OverMemory reports whether the instance should be recycled once idle:
+// its linear memory grew past Config.RecycleBytes, or the pool is within
+// an eighth of its MemoryBudget and this instance grew since it started.
+func (i *Instance) OverMemory() bool {
+	if i.slot == nil || i.mem == nil {
+		return false
+	}
+	e := i.slot.e
+	size := uint64(i.mem.Size())
+	if size > e.cfg.RecycleBytes {
+		return true
+	}
+	if b := e.cfg.MemoryBudget; b > 0 && size > uint64(i.initMem) {
+		return e.PoolMemory() > b-b/8
+	}
+	return false
+}
 
 // Context is the instance's call context (carries no request deadline).
 func (i *Instance) Context() context.Context { return i.ctx }
@@ -141,6 +177,7 @@ func (i *Instance) Call(f Function, stack []uint64) (err error) {
 		i.leave()
 		if i.expired.Load() {
 			i.broken = true
+			i.slot.e.stats.timeouts.Add(1)
 			if err == nil {
 				err = ErrTimeout
 			} else {
@@ -149,7 +186,7 @@ func (i *Instance) Call(f Function, stack []uint64) (err error) {
 		}
 	}
 	if err != nil {
-		i.broken = true
+		i.broken, i.trapped = true, true
 		var ee *sys.ExitError
 		if errors.As(err, &ee) && ee.ExitCode() == sys.ExitCodeDeadlineExceeded && !errors.Is(err, ErrTimeout) {
 			err = fmt.Errorf("%w: %w", ErrTimeout, err)

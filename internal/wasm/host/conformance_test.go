@@ -263,7 +263,8 @@ func TestConfigureRejected(t *testing.T) {
 }
 
 // TestFailures: a trap, an infinite loop and a memory hog each fail their
-// request with 500, the instance is replaced and the next request works.
+// request with 503 (fail closed, the default), the instance is replaced and
+// the next request works.
 func TestFailures(t *testing.T) {
 	p, logs := loadConformance(t, PluginConfig{CallTimeout: 300e6, MemoryLimitPages: 1024})
 	f := newFactory(t, p, "")
@@ -271,7 +272,7 @@ func TestFailures(t *testing.T) {
 		t.Run(op, func(t *testing.T) {
 			x := exchange("GET", "/", "x-test", op)
 			r := run(t, []filter.Factory{f}, x, nil, nil, upstream{status: 200})
-			if r.local == nil || r.local.Status != 500 {
+			if r.local == nil || r.local.Status != 503 {
 				t.Fatalf("%s: local %+v err %v", op, r.local, r.err)
 			}
 			x = exchange("GET", "/", "x-test", "addreq")

@@ -10,30 +10,37 @@ import (
 
 // proxy_log(level, ptr, len)
 func hLog(v *vm, s []uint64) abi.Status {
-	msg, ok := v.read(s[1], s[2])
+	level := slogLevel(abi.LogLevel(s[0]))
+	ctx := v.p.ctx
+	if !v.p.log.Enabled(ctx, level) && (v.cur == nil || v.cur.x == nil || v.cur.x.Log == nil) {
+		return abi.StatusOK // not read, not cut: nothing is logged
+	}
+	raw, ok := v.read(s[1], s[2])
 	if !ok {
 		return abi.StatusInvalidMemoryAccess
 	}
-	level := slogLevel(abi.LogLevel(s[0]))
-	ctx := v.p.ctx
+	msg, cut := cutLine(raw, v.p.cfg.Limits.LogLine)
+	if cut {
+		v.limitExceeded("max_log_line", slog.Int("bytes", len(raw)))
+	}
 	c := v.cur
 	if c == nil {
 		if v.p.log.Enabled(ctx, level) {
-			v.p.log.LogAttrs(ctx, level, string(msg))
+			v.p.log.LogAttrs(ctx, level, msg)
 		}
 		return abi.StatusOK
 	}
 	if x := c.x; x != nil {
 		if x.Log != nil {
 			if x.Log.Enabled(ctx, level) {
-				x.Log.LogAttrs(ctx, level, string(msg),
+				x.Log.LogAttrs(ctx, level, msg,
 					slog.String("plugin", v.p.cfg.Name), slog.Uint64("context_id", uint64(c.id)))
 			}
 			return abi.StatusOK
 		}
 		if v.p.log.Enabled(ctx, level) {
 			method, path := x.RequestLine()
-			v.p.log.LogAttrs(ctx, level, string(msg), slog.Uint64("context_id", uint64(c.id)),
+			v.p.log.LogAttrs(ctx, level, msg, slog.Uint64("context_id", uint64(c.id)),
 				slog.String("client", x.Client),
 				slog.String("request", string(method)+" "+string(path)+" "+x.Req.Proto),
 				slog.String("host", string(x.Req.Authority)),
@@ -42,7 +49,7 @@ func hLog(v *vm, s []uint64) abi.Status {
 		return abi.StatusOK
 	}
 	if v.p.log.Enabled(ctx, level) {
-		v.p.log.LogAttrs(ctx, level, string(msg), slog.Uint64("context_id", uint64(c.id)))
+		v.p.log.LogAttrs(ctx, level, msg, slog.Uint64("context_id", uint64(c.id)))
 	}
 	return abi.StatusOK
 }

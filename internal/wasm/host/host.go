@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heimdallgw/heimdall/internal/egress"
@@ -80,6 +81,23 @@ type PluginConfig struct {
 	// Shared is the process-wide shared data and queue store; nil gives
 	// the plugin its own.
 	Shared *Shared
+
+	// Failure handling and resource limits (config.yaml wasm.plugins[]:
+	// failure_policy, memory_limit, memory_budget, memory_recycle, max_*).
+	//
+	// FailurePolicy says what a request gets when the plugin fails on it
+	// (a trap, a deadline, an instance in backoff); "" = FailClosed.
+	FailurePolicy FailurePolicy
+	// MemoryBudget caps the linear memory of all instances together and
+	// RecycleBytes is the size past which an idle instance is replaced
+	// (see engine.Config); 0 = the engine's defaults.
+	MemoryBudget, RecycleBytes uint64
+	// Limits bound what the plugin may make the host hold.
+	Limits Limits
+	// Backoff paces the replacement of failed instances (zero: the
+	// engine's defaults).
+	Backoff engine.Backoff
+
 	// Upstreams resolves the upstream names of proxy_http_call and
 	// proxy_redis_init (apisix.yaml upstream ids, Envoy's clusters) to the
 	// "host:port" of a node. Other upstream arguments are literal
@@ -122,6 +140,10 @@ type Plugin struct {
 	mu        sync.Mutex
 	factories map[*Factory]struct{}
 	closed    bool
+
+	failed     atomic.Uint64 // streams failed (closed) or skipped (open)
+	limitHits  atomic.Uint64 // Limits exceeded
+	limitLogAt atomic.Int64  // last "limit exceeded" log line (unix ns)
 }
 
 // exports records which callbacks the guest has.
@@ -148,6 +170,14 @@ func Load(ctx context.Context, cfg PluginConfig, log *slog.Logger) (*Plugin, err
 	if cfg.RootID == "" {
 		cfg.RootID = cfg.Name
 	}
+	switch cfg.FailurePolicy {
+	case "":
+		cfg.FailurePolicy = FailClosed
+	case FailClosed, FailOpen:
+	default:
+		return nil, fmt.Errorf("wasm plugin %s: unknown failure policy %q", cfg.Name, cfg.FailurePolicy)
+	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	wasm := cfg.Wasm
 	if wasm == nil {
 		b, err := os.ReadFile(cfg.File)
@@ -190,6 +220,9 @@ func Load(ctx context.Context, cfg PluginConfig, log *slog.Logger) (*Plugin, err
 		NoCache:          cfg.NoCache,
 		PoolSize:         cfg.PoolSize,
 		MemoryLimitPages: cfg.MemoryLimitPages,
+		MemoryBudget:     cfg.MemoryBudget,
+		RecycleBytes:     cfg.RecycleBytes,
+		Backoff:          cfg.Backoff,
 		CallTimeout:      cfg.CallTimeout,
 		Uninterruptible:  cfg.Uninterruptible,
 		HostFuncs:        p.hostFuncs(),
@@ -392,22 +425,23 @@ func (f *Factory) NewStreamFilter(x *filter.Exchange) (filter.StreamFilter, erro
 	inst, err := slot.Lock(f.p.ctx)
 	if err != nil {
 		slot.Unlock()
-		return nil, err
+		return f.p.unavailable(x, err)
 	}
 	defer slot.Unlock()
 	v := f.p.vmOf(inst)
 	r, err := v.root(f)
 	if err != nil {
-		return nil, err
+		return f.p.unavailable(x, err)
 	}
 	s := &stream{f: f, slot: slot, gen: inst.Gen, x: x}
 	c := &hctx{id: v.newID(), root: r, f: f, s: s, x: x}
 	s.c = c
 	v.ctxs[c.id] = c
 	r.streams++
+	v.live++
 	if err := v.callCtx(v.fn.onContextCreate, c, uint64(c.id), uint64(r.id)); err != nil {
 		v.trapped(c, "proxy_on_context_create", err)
-		return nil, fmt.Errorf("wasm plugin %s: %w", f.p.cfg.Name, err)
+		return f.p.unavailable(x, fmt.Errorf("wasm plugin %s: %w", f.p.cfg.Name, err))
 	}
 	// Read after on_context_create: the guest has seen this context's kind.
 	m := v.skips()

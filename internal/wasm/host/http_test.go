@@ -156,13 +156,13 @@ func TestThroughHTTP(t *testing.T) {
 			t.Errorf("%d %s", resp.StatusCode, body)
 		}
 	})
-	t.Run("trap gives 500, next request works", func(t *testing.T) {
+	t.Run("trap gives 503, next request works", func(t *testing.T) {
 		resp, _ := doHTTP(t, "GET", base+"/anything", "", "x-test", "trap")
-		if resp.StatusCode != 500 {
+		if resp.StatusCode != 503 {
 			t.Errorf("trap: status %d", resp.StatusCode)
 		}
 		resp, _ = doHTTP(t, "GET", base+"/anything", "", "x-test", "loop")
-		if resp.StatusCode != 500 {
+		if resp.StatusCode != 503 {
 			t.Errorf("loop: status %d", resp.StatusCode)
 		}
 		for i := 0; i < 4; i++ {

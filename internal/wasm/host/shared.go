@@ -1,6 +1,7 @@
 package host
 
 import (
+	"log/slog"
 	"sync"
 
 	"github.com/heimdallgw/heimdall/internal/wasm/abi"
@@ -12,6 +13,7 @@ import (
 type Shared struct {
 	mu        sync.Mutex
 	data      map[string]map[string]*sharedEntry
+	bytes     map[string]int64  // per vm_id: keys and values held
 	queues    map[string]*queue // vm_id + "\x00" + name
 	byToken   map[uint32]*queue
 	nextToken uint32
@@ -33,6 +35,7 @@ type queue struct {
 func NewShared() *Shared {
 	return &Shared{
 		data:    map[string]map[string]*sharedEntry{},
+		bytes:   map[string]int64{},
 		queues:  map[string]*queue{},
 		byToken: map[uint32]*queue{},
 	}
@@ -48,7 +51,15 @@ func (sh *Shared) get(vmID, key string) ([]byte, uint32, bool) {
 	return e.value, e.cas, true
 }
 
-func (sh *Shared) set(vmID, key string, value []byte, cas uint32) abi.Status {
+// The limits set reports when the namespace would exceed one (the status
+// is then InternalFailure).
+const (
+	limitNone = ""
+	limitKeys = "max_shared_data_keys"
+	limitSize = "max_shared_data_bytes"
+)
+
+func (sh *Shared) set(vmID, key string, value []byte, cas uint32, lim Limits) (abi.Status, string) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	m := sh.data[vmID]
@@ -57,14 +68,28 @@ func (sh *Shared) set(vmID, key string, value []byte, cas uint32) abi.Status {
 		sh.data[vmID] = m
 	}
 	e := m[key]
+	var old int64
 	if e == nil {
 		if cas != 0 {
-			return abi.StatusCasMismatch
+			return abi.StatusCasMismatch, limitNone
 		}
+		if len(m) >= lim.SharedDataKeys {
+			return abi.StatusInternalFailure, limitKeys
+		}
+		old = -int64(len(key)) // the key is new: it counts too
+	} else if cas != 0 && cas != e.cas {
+		return abi.StatusCasMismatch, limitNone
+	} else {
+		old = int64(len(e.value))
+	}
+	grow := int64(len(value)) - old
+	if grow > 0 && sh.bytes[vmID]+grow > lim.SharedDataBytes {
+		return abi.StatusInternalFailure, limitSize
+	}
+	sh.bytes[vmID] += grow
+	if e == nil {
 		e = &sharedEntry{}
 		m[key] = e
-	} else if cas != 0 && cas != e.cas {
-		return abi.StatusCasMismatch
 	}
 	// Values are replaced, never modified, so readers may keep old ones.
 	e.value = append([]byte(nil), value...)
@@ -72,7 +97,7 @@ func (sh *Shared) set(vmID, key string, value []byte, cas uint32) abi.Status {
 	if e.cas == 0 {
 		e.cas = 1
 	}
-	return abi.StatusOK
+	return abi.StatusOK, limitNone
 }
 
 // proxy_get_shared_data(key, key_len, *value_ptr, *value_len, *cas)
@@ -98,7 +123,11 @@ func hSetSharedData(v *vm, s []uint64) abi.Status {
 	if !ok1 || !ok2 {
 		return abi.StatusInvalidMemoryAccess
 	}
-	return v.p.shared.set(v.p.cfg.VMID, k, val, uint32(s[4]))
+	st, lim := v.p.shared.set(v.p.cfg.VMID, k, val, uint32(s[4]), v.p.cfg.Limits)
+	if lim != limitNone {
+		v.limitExceeded(lim, slog.String("key", k))
+	}
+	return st
 }
 
 // proxy_register_shared_queue(name, name_len, *token): the calling root
@@ -178,6 +207,11 @@ func hEnqueueSharedQueue(v *vm, s []uint64) abi.Status {
 	if q == nil {
 		sh.mu.Unlock()
 		return abi.StatusNotFound
+	}
+	if len(q.items) >= v.p.cfg.Limits.QueueDepth {
+		sh.mu.Unlock()
+		v.limitExceeded("max_queue_depth", slog.Uint64("queue", s[0]))
+		return abi.StatusInternalFailure
 	}
 	q.items = append(q.items, append([]byte(nil), data...))
 	notify, token := q.notify, q.token

@@ -2,6 +2,7 @@ package host
 
 import (
 	"errors"
+	"log/slog"
 
 	"github.com/heimdallgw/heimdall/internal/filter"
 	"github.com/heimdallgw/heimdall/internal/wasm/abi"
@@ -56,11 +57,21 @@ func (s *stream) enter() *vm {
 	return s.f.p.vmOf(inst)
 }
 
-// fail answers 500 (or aborts a started response, which the proxy does for a
-// local response after ResponseStarted), as Kong and Envoy's FAIL_RELOAD do.
+// fail ends the plugin's part in the stream after a failure, per the
+// plugin's FailurePolicy: fail closed answers 503 (or aborts a started
+// response, which the proxy does for a local response after
+// ResponseStarted); fail open lets the request go on without the plugin.
 func (s *stream) fail(details string) {
 	s.dead = true
-	s.x.SendLocalResponse(&filter.LocalResponse{Status: 500, Details: "wasm plugin " + s.f.p.cfg.Name + ": " + details})
+	p := s.f.p
+	p.failed.Add(1)
+	if p.cfg.FailurePolicy == FailOpen {
+		p.log.LogAttrs(p.ctx, slog.LevelWarn, "wasm plugin failed; request continues without it (failure_policy fail_open)",
+			append(requestAttrs(s.x), slog.String("error", details))...)
+		s.x.Resume() // a stream paused on the plugin goes on
+		return
+	}
+	s.x.SendLocalResponse(p.closedResponse(details))
 }
 
 type cbSel func(*callbacks) engine.Function
@@ -181,11 +192,32 @@ func (s *stream) OnDone(x *filter.Exchange) {
 	}
 	c.deleted = true
 	delete(v.ctxs, c.id)
+	v.live--
 	r := c.root
 	r.streams--
 	if r.closing && r.streams == 0 && !v.inst.Broken() {
 		v.deleteRoot(r)
 	}
+	if v.inst.Broken() {
+		return
+	}
+	if !s.dead {
+		v.inst.Healthy()
+	}
+	// Wasm memory never shrinks: an instance that grew past its recycle
+	// threshold is replaced once no stream uses it.
+	if v.live == 0 && v.inst.OverMemory() {
+		p := s.f.p
+		p.log.LogAttrs(p.ctx, slog.LevelInfo, "wasm plugin instance recycled: its memory grew past the threshold",
+			append(requestAttrs(x), slog.Uint64("memory_bytes", uint64(v.inst.MemorySize())))...)
+		v.inst.Retire()
+	}
 }
 
 var _ filter.StreamFilter = (*stream)(nil)
+
+// BufferLimit implements filter.BufferLimiter: the plugin's own
+// body_buffer_limit, 0 for the gateway's.
+func (s *stream) BufferLimit() int { return s.f.p.cfg.Limits.BodyBuffer }
+
+var _ filter.BufferLimiter = (*stream)(nil)

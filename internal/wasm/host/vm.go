@@ -20,6 +20,7 @@ type vm struct {
 
 	nextID  uint32
 	started bool // proxy_on_vm_start ran
+	live    int  // streams with a context on this instance
 	roots   map[*Factory]*hctx
 	ctxs    map[uint32]*hctx
 
@@ -242,6 +243,7 @@ func (p *Plugin) instanceClosed(inst *engine.Instance) {
 	for _, r := range v.roots {
 		r.tick.stop()
 	}
+	p.wakeStreams(v)
 	for _, c := range v.ctxs {
 		c.deleted = true
 	}
