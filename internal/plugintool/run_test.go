@@ -118,7 +118,7 @@ func TestRunTrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r.ExitCode() != ExitTrap || !strings.HasPrefix(r.Trap, "proxy_on_request_headers (context 2): ") ||
-		r.Exchanges[0].Status != 500 || r.Exchanges[0].Upstream != nil {
+		r.Exchanges[0].Status != 503 || r.Exchanges[0].Upstream != nil {
 		t.Fatalf("exit %d trap %q exchange %+v", r.ExitCode(), r.Trap, r.Exchanges[0])
 	}
 }
