@@ -136,6 +136,7 @@ func (d *decoder) decodeAPISIX(n *yaml.Node, path string, a *APISIX, dir string)
 			}
 		}},
 		field{"status", func(v *yaml.Node, p string) { d.decodeStatus(v, p, &a.Status) }},
+		field{"stream_proxy", func(v *yaml.Node, p string) { d.decodeStreamProxy(v, p, &a.StreamProxy) }},
 		field{"ssl", func(v *yaml.Node, p string) {
 			var (
 				sslNode = resolve(v)
@@ -180,8 +181,9 @@ func (d *decoder) decodeAPISIX(n *yaml.Node, path string, a *APISIX, dir string)
 	seen := map[string]bool{}
 	all := append(append([]Listen(nil), a.NodeListen...), a.SSL.Listen...)
 	if !a.SSL.Enable {
-		all = a.NodeListen
+		all = append([]Listen(nil), a.NodeListen...)
 	}
+	all = append(all, a.StreamProxy.TCP...)
 	for _, l := range all {
 		if seen[l.Addr()] {
 			d.errorf(n, path, "address %s is listed more than once", l.Addr())

@@ -23,7 +23,7 @@ var chashVars = []string{"remote_addr", "remote_port", "uri", "request_uri", "ho
 
 func (d *decoder) decodeRoutes(root *yaml.Node, m *Main) *Routes {
 	r := &Routes{}
-	var routesNode, upstreamsNode, pluginsNode, servicesNode, pcsNode *yaml.Node
+	var routesNode, upstreamsNode, pluginsNode, servicesNode, pcsNode, streamNode *yaml.Node
 	if root != nil {
 		d.mapping(root, "",
 			field{"routes", func(v *yaml.Node, _ string) { routesNode = v }},
@@ -31,6 +31,7 @@ func (d *decoder) decodeRoutes(root *yaml.Node, m *Main) *Routes {
 			field{"plugins", func(v *yaml.Node, _ string) { pluginsNode = v }},
 			field{"services", func(v *yaml.Node, _ string) { servicesNode = v }},
 			field{"plugin_configs", func(v *yaml.Node, _ string) { pcsNode = v }},
+			field{"stream_routes", func(v *yaml.Node, _ string) { streamNode = v }},
 		)
 	}
 	// Upstreams and the plugin list first: routes refer to both.
@@ -81,6 +82,23 @@ func (d *decoder) decodeRoutes(root *yaml.Node, m *Main) *Routes {
 			}
 			ids[rt.ID] = true
 			r.Routes = append(r.Routes, rt)
+		}
+	}
+	if streamNode != nil {
+		items, _ := d.sequence(streamNode, "stream_routes")
+		ids := map[string]bool{}
+		for i, it := range items {
+			p := index("stream_routes", i)
+			sr := d.decodeStreamRoute(it, p, byID)
+			if sr == nil {
+				continue
+			}
+			if ids[sr.ID] {
+				d.errorf(resolve(it), join(p, "id"), "duplicate stream route id %q", sr.ID)
+				continue
+			}
+			ids[sr.ID] = true
+			r.StreamRoutes = append(r.StreamRoutes, sr)
 		}
 	}
 	return r

@@ -1,7 +1,8 @@
 // Package config loads and validates Heimdall's two APISIX-compatible
 // configuration files: config.yaml (listeners, logging, deployment mode, the
 // wasm plugins and Heimdall's own knobs) and apisix.yaml (standalone routes,
-// upstreams, services and plugin configs). The same decoders check single
+// upstreams, services, plugin configs and stream routes; TCP listeners are
+// config.yaml apisix.stream_proxy). The same decoders check single
 // objects stored elsewhere (etcd values, Admin API bodies; objects.go),
 // with the object's key in place of file:line.
 //

@@ -35,6 +35,9 @@ type APISIX struct {
 	SSL SSL
 	// Status is the optional status API listener (`apisix.status`).
 	Status Status
+	// StreamProxy holds the TCP (L4) listeners of `apisix.stream_proxy`;
+	// empty when absent.
+	StreamProxy StreamProxy
 }
 
 // Listen is one listening address. An empty IP means all interfaces.

@@ -23,6 +23,9 @@ type Routes struct {
 	// {name: ...}); nil when absent. When present, routes may only use the
 	// plugins it lists.
 	EnabledPlugins []string
+	// StreamRoutes are the `stream_routes` (TCP proxying), in declaration
+	// order; they are served on apisix.stream_proxy.tcp listeners.
+	StreamRoutes []*StreamRoute
 }
 
 // Route is one entry of `routes`.

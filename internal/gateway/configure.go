@@ -224,7 +224,7 @@ wait:
 		gw.sweep()
 		return err
 	}
-	gw.log.Info("routes applied", "file", s.Routes.File, "version", s.Version, "routes", len(s.Routes.Routes))
+	gw.log.Info("routes applied", "file", s.Routes.File, "version", s.Version, "routes", len(s.Routes.Routes), "stream_routes", len(s.Routes.StreamRoutes))
 	return nil
 }
 
@@ -267,6 +267,7 @@ func (gw *Gateway) install(s *store.Snapshot) error {
 	old := gw.cur
 	gw.cur, gw.snap = gen, s
 	gw.proxy.SetRoutes(gen.table)
+	gw.stream.Update(s.Routes.StreamRoutes)
 	if old != nil {
 		gw.bg.Add(1)
 		go func() {

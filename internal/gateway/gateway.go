@@ -22,6 +22,7 @@ import (
 	"github.com/heimdallgw/heimdall/internal/metrics"
 	"github.com/heimdallgw/heimdall/internal/proxy"
 	"github.com/heimdallgw/heimdall/internal/store"
+	"github.com/heimdallgw/heimdall/internal/stream"
 	"github.com/heimdallgw/heimdall/internal/wasm/engine"
 	"github.com/heimdallgw/heimdall/internal/wasm/host"
 	"github.com/heimdallgw/heimdall/internal/wasm/sockets"
@@ -32,6 +33,8 @@ type Gateway struct {
 	main  *config.Main
 	log   *slog.Logger
 	proxy *proxy.Proxy
+	// stream serves stream_routes on apisix.stream_proxy.tcp listeners.
+	stream *stream.Proxy
 	// metrics is nil when the export server is off (metrics.go).
 	metrics *metrics.Metrics
 
@@ -90,6 +93,7 @@ func New(ctx context.Context, m *config.Main, logs *Logs) (_ *Gateway, err error
 		po.Observer = gw.metrics.Unmatched()
 	}
 	gw.proxy = proxy.New(po)
+	gw.stream = stream.New(logs.Error, 0)
 	switch dir := m.Heimdall.WasmCacheDir; dir {
 	case config.WasmCacheOff:
 		gw.cache = engine.NewMemoryCache()

@@ -40,6 +40,10 @@ type RunOptions struct {
 	// ("metrics") and status API ("status") listeners as each is bound,
 	// before the first routes are applied.
 	Listening func(kind string, addr net.Addr)
+	// StreamReady, when set, is called before Ready with the bound
+	// apisix.stream_proxy.tcp addresses (none when there are no stream
+	// listeners).
+	StreamReady func([]net.Addr)
 	// Version labels apisix_node_info; "" keeps "dev".
 	Version string
 	// Built, when set, is called with the gateway once its plugins are
@@ -147,11 +151,17 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 			return fmt.Errorf("%s: apisix.ssl.listen: %w", m.File, err)
 		}
 	}
+	streamLns, err := listenAll(m.APISIX.StreamProxy.TCP)
+	if err != nil {
+		closeAll(plain)
+		closeAll(secure)
+		return fmt.Errorf("%s: apisix.stream_proxy.tcp: %w", m.File, err)
+	}
 	srv := server.New(srvCfg, gw.Proxy())
 	plain, secure = gw.countConnections(srv, plain, secure)
 
 	var wg sync.WaitGroup
-	errc := make(chan error, len(plain)+len(secure)+2)
+	errc := make(chan error, len(plain)+len(secure)+len(streamLns)+2)
 	serve := func(l net.Listener, fn func(net.Listener) error, kind string) {
 		wg.Add(1)
 		go func() {
@@ -168,6 +178,9 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 	for _, l := range secure {
 		serve(l, srv.ServeTLS, "https")
 	}
+	for _, l := range streamLns {
+		serve(l, gw.stream.Serve, "tcp")
+	}
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	wg.Add(1)
@@ -178,12 +191,16 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 	adm, err := startAdmin(m, ep, logs, errc)
 	if err != nil {
 		stopWatch()
-		srv.Shutdown(closeCtx) //nolint:errcheck // nothing was served yet
+		srv.Shutdown(closeCtx)       //nolint:errcheck // nothing was served yet
+		gw.stream.Shutdown(closeCtx) //nolint:errcheck // nothing was served yet
 		wg.Wait()
 		return err
 	}
 	if opts.AdminReady != nil && adm != nil {
 		opts.AdminReady(adm.addr())
+	}
+	if opts.StreamReady != nil {
+		opts.StreamReady(addrs(streamLns))
 	}
 	if opts.Ready != nil {
 		opts.Ready(addrs(plain), addrs(secure))
@@ -202,6 +219,9 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 	adm.shutdown(sctx)
 	if err := srv.Shutdown(sctx); err != nil {
 		logs.Error.Warn("graceful shutdown incomplete; remaining connections closed", "err", err)
+	}
+	if err := gw.stream.Shutdown(sctx); err != nil {
+		logs.Error.Warn("graceful shutdown incomplete; remaining TCP connections closed", "err", err)
 	}
 	wg.Wait()
 	return serveErr
