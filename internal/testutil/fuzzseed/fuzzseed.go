@@ -25,6 +25,9 @@ type Seed struct {
 	Values []any
 }
 
+// New is a Seed named name with the given arguments.
+func New(name string, values ...any) Seed { return Seed{Name: name, Values: values} }
+
 // Encode renders values in the corpus file format of `go test -fuzz`.
 func Encode(values ...any) ([]byte, error) {
 	var b strings.Builder
