@@ -64,6 +64,22 @@ func TestCommands(t *testing.T) {
 	}
 }
 
+// TestValidateCompilesPlugins: a plugin file that exists but is not a
+// proxy-wasm module fails validate (as it fails start-up), with the
+// config.yaml entry, the plugin name and the file.
+func TestValidateCompilesPlugins(t *testing.T) {
+	dir := t.TempDir()
+	plugin := filepath.Join(dir, "broken.wasm")
+	os.WriteFile(plugin, []byte("not wasm at all"), 0o644)
+	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("heimdall:\n  wasm_cache_dir: \"off\"\nwasm:\n  plugins:\n    - name: broken\n      priority: 1\n      file: broken.wasm\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "apisix.yaml"), []byte("routes: []\n#END\n"), 0o644)
+	code, out, errOut := runCmd("validate", "-c", filepath.Join(dir, "config.yaml"))
+	want := filepath.Join(dir, "config.yaml") + ":5:7: wasm.plugins[0] broken: plugin file " + plugin + ": "
+	if code != 1 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "invalid magic number") {
+		t.Fatalf("exit %d, want 1 with %q\nstdout: %s\nstderr: %s", code, want, out, errOut)
+	}
+}
+
 func TestValidateReportsEveryError(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("apisix:\n  node_listen: 9080\n"), 0o644)
@@ -234,10 +250,13 @@ func TestREADMEConfigValidates(t *testing.T) {
 		t.Fatalf("README has %d yaml blocks, want config.yaml and apisix.yaml", len(blocks))
 	}
 	dir := filepath.Join(t.TempDir(), "conf")
-	// validate checks that plugin files exist (it does not compile them):
-	// the example's ../build/plugins/heimdall.wasm.
+	// validate loads the plugins: the example's ../build/plugins/heimdall.wasm.
+	built, err := os.ReadFile(wasmbuild.MustBuild(t, "plugins/heimdall"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	os.MkdirAll(filepath.Join(dir, "..", "build", "plugins"), 0o755)
-	os.WriteFile(filepath.Join(dir, "..", "build", "plugins", "heimdall.wasm"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "..", "build", "plugins", "heimdall.wasm"), built, 0o644)
 	os.MkdirAll(dir, 0o755)
 	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(blocks[0]), 0o644)
 	os.WriteFile(filepath.Join(dir, "apisix.yaml"), []byte(blocks[1]), 0o644)
