@@ -1,12 +1,17 @@
 # Heimdall — see README.md.
 #   make run    build plugins and gateway, start httpbin + the gateway with conf/
 #   make test   install test services if missing, build, vet and run every test
+#               (and every fuzz target for FUZZTIME_TEST, 3s)
+#   make fuzz   every fuzz target for FUZZTIME (60s); see scripts/fuzz.sh
 GO      ?= go
 BIN     := bin/heimdall
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build plugins run test test-deps vet fmt bench bench-micro clean
+FUZZTIME      ?= 60s
+FUZZTIME_TEST ?= 3s
+
+.PHONY: all build plugins run test test-deps vet fmt fuzz bench bench-micro clean
 
 all: build plugins
 
@@ -33,6 +38,12 @@ test: test-deps build plugins vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) test -count=1 -timeout 12m ./...
+	FUZZTIME=$(FUZZTIME_TEST) GO=$(GO) scripts/fuzz.sh
+
+# Native Go fuzzing (go test -fuzz), each target for FUZZTIME; crashers land
+# in the package's testdata/fuzz/FuzzXxx/ and then run with every go test.
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
 # Side-by-side harness (bench/cmd/sidebyside): direct upstream, nginx and
 # Heimdall variants under wrk and an open-loop generator; report in

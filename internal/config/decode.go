@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -36,23 +37,134 @@ func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 func parse(file string, data []byte) (*yaml.Node, *Error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, syntaxError(file, err)
+		return nil, syntaxError(file, data, err)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, nil // empty document
 	}
+	if e := checkAliases(file, &doc); e != nil {
+		return nil, e
+	}
 	return doc.Content[0], nil
+}
+
+// maxAliasExpansion bounds how many nodes aliases may add to a document
+// once expanded: the decoder follows aliases, so a few lines of nested
+// aliases ("billion laughs") would otherwise expand to millions of nodes.
+const maxAliasExpansion = 100_000
+
+// checkAliases rejects an alias inside the node its anchor names (yaml.v3
+// accepts it when decoding into yaml.Node; following it never ends) and
+// documents whose aliases expand beyond maxAliasExpansion.
+func checkAliases(file string, doc *yaml.Node) *Error {
+	const visiting = -1
+	sizes := map[*yaml.Node]int{}
+	var written int
+	var aliases []*yaml.Node
+	var cycle *yaml.Node
+	var size func(n *yaml.Node, top bool) int
+	size = func(n *yaml.Node, top bool) int {
+		if top {
+			written++
+		}
+		if n.Kind == yaml.AliasNode {
+			if top {
+				aliases = append(aliases, n)
+			}
+			if n.Alias == nil {
+				return 1
+			}
+			// The anchored node is counted where it is written; here only
+			// its expansion.
+			return size(n.Alias, false)
+		}
+		if s, ok := sizes[n]; ok {
+			if s == visiting {
+				if cycle == nil {
+					cycle = n
+				}
+				return 1
+			}
+			return s // an anchored node reached again through an alias
+		}
+		sizes[n] = visiting
+		total := 1
+		for _, c := range n.Content {
+			total += size(c, top)
+			if total > 1<<40 {
+				total = 1 << 40 // saturate; the limit check below fails anyway
+			}
+		}
+		sizes[n] = total
+		return total
+	}
+	expanded := size(doc, true)
+	if cycle != nil {
+		for _, a := range aliases {
+			if a.Alias == cycle {
+				return &Error{File: file, Line: a.Line, Column: a.Column,
+					Msg: fmt.Sprintf("invalid YAML: alias *%s is inside the node its anchor &%s names (it would never end)", a.Value, a.Value)}
+			}
+		}
+		return &Error{File: file, Line: cycle.Line, Column: cycle.Column, Msg: "invalid YAML: an alias is inside the node its anchor names"}
+	}
+	if expanded-written > maxAliasExpansion {
+		big := aliases[0]
+		for _, a := range aliases {
+			if a.Alias != nil && sizes[a.Alias] > sizes[big.Alias] {
+				big = a
+			}
+		}
+		return &Error{File: file, Line: big.Line, Column: big.Column,
+			Msg: fmt.Sprintf("invalid YAML: aliases expand the document by %d nodes, more than %d (alias *%s alone adds %d)",
+				expanded-written, maxAliasExpansion, big.Value, sizes[big.Alias])}
+	}
+	return nil
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func syntaxError(file string, err error) *Error {
+// syntaxError turns a yaml.v3 error into an *Error with a line. yaml.v3
+// leaves the line out of the message in two cases: a problem on the first
+// line (its marks are 0-based and 0 reads as "unknown"), and a byte its
+// reader refuses (control characters, invalid UTF-8), which is located here
+// with its column.
+func syntaxError(file string, data []byte, err error) *Error {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		return &Error{File: file, Line: line, Msg: "invalid YAML: " + m[2], Err: err}
 	}
-	return &Error{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: "), Err: err}
+	e := &Error{File: file, Line: 1, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: "), Err: err}
+	if line, col, ok := unreadable(data); ok {
+		e.Line, e.Column = line, col
+	}
+	return e
+}
+
+// unreadable finds the first character YAML does not allow in a stream
+// (YAML 1.2 section 5.1: c-printable, in valid UTF-8) and returns its
+// 1-based line and column.
+func unreadable(data []byte) (line, col int, ok bool) {
+	line, col = 1, 1
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		printable := r == '\t' || r == '\n' || r == '\r' || (r >= 0x20 && r <= 0x7e) || r == 0x85 ||
+			(r >= 0xa0 && r <= 0xd7ff) || (r >= 0xe000 && r <= 0xfffd && r != 0xfeff) || (r >= 0x10000 && r <= 0x10ffff)
+		if r == 0xfeff && i == 0 {
+			printable = true // a byte order mark
+		}
+		if (r == utf8.RuneError && n <= 1) || !printable {
+			return line, col, true
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i += n
+	}
+	return 0, 0, false
 }
 
 func resolve(n *yaml.Node) *yaml.Node {

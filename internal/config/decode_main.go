@@ -301,6 +301,11 @@ func (d *decoder) decodeHeimdall(n *yaml.Node, path string, h *Heimdall) {
 		}},
 		field{"body_buffer_limit", func(v *yaml.Node, p string) {
 			if s, ok := d.size(v, p); ok {
+				// 0 used to become the filter chain's 16 MiB default.
+				if s == 0 {
+					d.errorf(resolve(v), p, "must be at least 1 byte (the most one plugin may buffer of a body), got 0")
+					return
+				}
 				h.BodyBufferLimit = s
 			}
 		}},

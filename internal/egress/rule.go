@@ -78,7 +78,30 @@ func parseRule(s string) (rule, error) {
 	if strings.HasPrefix(r.host, "*.") {
 		r.host = r.host[1:]
 	}
+	if _, err := netip.ParseAddr(r.host); err == nil || !validName(strings.TrimPrefix(r.host, ".")) {
+		return r, fmt.Errorf("invalid host in allow entry %q: want a DNS name, *.domain, an IP or a CIDR", s)
+	}
 	return r, nil
+}
+
+// validName reports whether s is a DNS name: labels of letters, digits,
+// hyphens and underscores separated by single dots.
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // specialRanges are the address ranges a plugin may reach only through an IP

@@ -10,12 +10,17 @@ import (
 	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/proxy"
 	"github.com/heimdallgw/heimdall/internal/store"
+	"github.com/heimdallgw/heimdall/internal/wasm/host"
 )
 
 // DefaultConfigureWait is how long Apply waits for plugins to accept a new
 // configuration (on_configure) before it installs the routes that are ready
 // and lets the others follow when their plugins are done.
 const DefaultConfigureWait = time.Second
+
+// errConfRejected is a job's error when the plugin's on_configure returned
+// false for the route's conf.
+var errConfRejected = fmt.Errorf("rejected its conf (proxy_on_configure returned false; the plugin's own log lines say why): %w", host.ErrRejected)
 
 // job configures one plugin for one route (on_configure) in the background.
 // done is closed when c or err is set.
@@ -72,6 +77,11 @@ func (gw *Gateway) startJobs(ctx context.Context, routes *config.Routes) []*job 
 			go func() {
 				defer close(j.done)
 				f, err := p.NewFactory(ctx, route, conf)
+				if errors.Is(err, host.ErrRejected) {
+					// Already "route R: plugin P: " from where; say what
+					// happened and where to look instead of repeating it.
+					err = errConfRejected
+				}
 				if err != nil {
 					j.err = err
 					return

@@ -186,7 +186,7 @@ func (gw *Gateway) loadPlugin(ctx context.Context, wp *config.WasmPlugin, reserv
 	}
 	p, err := host.Load(ctx, pc, log)
 	if err != nil {
-		return err
+		return fmt.Errorf("plugin file %s: %w", wp.File, err)
 	}
 	gw.plugins[wp.Name] = p
 	return nil

@@ -40,6 +40,10 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
 		s.fastReject(ctx, info, fasthttp.StatusRequestEntityTooLarge)
 		return
 	}
+	if !validHead(rh) {
+		s.fastReject(ctx, info, fasthttp.StatusBadRequest)
+		return
+	}
 
 	if ic, ok := ctx.Conn().(infoConn); ok {
 		if err := ic.head().err; err != nil {
