@@ -6,7 +6,7 @@ BIN     := bin/heimdall
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build plugins run test test-deps vet fmt bench bench-micro clean
+.PHONY: all build plugins run test test-deps vet fmt bench bench-micro soak clean
 
 all: build plugins
 
@@ -40,6 +40,12 @@ test: test-deps build plugins vet
 bench: build plugins
 	bench/deps.sh
 	$(GO) run ./bench/cmd/sidebyside $(BENCH_FLAGS)
+
+# Soak (bench/cmd/soak): 10 minutes of mixed traffic with a failing plugin
+# against bin/heimdall; RSS, goroutines and fds at start and end in
+# bench/results/soak-<date>.md. SOAK_FLAGS passes flags (e.g. -duration 45s).
+soak: build plugins
+	$(GO) run ./bench/cmd/soak $(SOAK_FLAGS)
 
 # Go microbenchmarks (never part of make test).
 bench-micro:
