@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,8 @@ type options struct {
 	inflight                 int
 	out, bin, plugins        string
 	tolerance                float64
+	dump                     bool
+	settle                   time.Duration
 }
 
 func main() {
@@ -51,6 +54,8 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "bin/heimdall", "gateway binary (make build)")
 	flag.StringVar(&o.plugins, "plugins", "build/plugins", "bundled plugins (make plugins)")
 	flag.Float64Var(&o.tolerance, "tolerance", 0.10, "flat: end within this share of the after-warm-up value (plus a small absolute slack)")
+	flag.DurationVar(&o.settle, "settle", 15*time.Second, "after the load, wait this long for the idle sample")
+	flag.BoolVar(&o.dump, "dump", true, "at the end, SIGQUIT the gateway and add its goroutines, grouped by stack, to the report")
 	flag.Parse()
 	if o.warmup == 0 {
 		o.warmup = max(o.duration/10, 10*time.Second)
@@ -187,13 +192,25 @@ loop:
 	}
 	tk.Stop()
 	wg.Wait()
-	// Settle: in-flight work done, idle keep-alive connections of the load
-	// generator closed (load closes them), then the end sample.
-	time.Sleep(2 * time.Second)
+	// The end sample is the last one under load (compared with the one
+	// after warm-up, also under load). Then the idle sample: load stopped,
+	// its connections closed, and fasthttp's idle workers (kept 10 s) and
+	// idle upstream connections expired.
+	var idle *sample
 	if crashed == nil {
 		take(time.Since(start))
+		select {
+		case <-ctx.Done():
+		case <-time.After(o.settle):
+		}
+		s := takeSample(pid, metricsURL, time.Since(start))
+		idle = &s
 	}
-	rep := report(o, samples, st, crashed, tail(logPath))
+	var dump string
+	if crashed == nil && o.dump {
+		dump = goroutineDump(cmd, exited, logPath)
+	}
+	rep := report(o, samples, idle, st, crashed, tail(logPath)) + dump
 	if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
 		return err
 	}
@@ -301,4 +318,56 @@ func labelValue(labels, key string) string {
 		return ""
 	}
 	return rest[:j]
+}
+
+// goroutineDump ends the gateway with SIGQUIT (the Go runtime prints every
+// goroutine's stack and exits) and returns the goroutines grouped by the
+// first frame outside the runtime, most first, as a markdown section.
+func goroutineDump(cmd *exec.Cmd, exited chan error, logPath string) string {
+	_ = cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		return "\n(no goroutine dump: the gateway did not exit on SIGQUIT)\n"
+	}
+	b, _ := os.ReadFile(logPath)
+	counts := map[string]int{}
+	total := 0
+	for _, g := range strings.Split(string(b), "\n\ngoroutine ")[1:] {
+		lines := strings.Split(g, "\n")
+		frame := "?"
+		for i := 1; i+1 < len(lines); i += 2 {
+			f := lines[i]
+			if strings.HasPrefix(f, "runtime.") || strings.HasPrefix(f, "internal/") || strings.HasPrefix(f, "sync.") {
+				continue
+			}
+			if j := strings.LastIndexByte(f, '('); j > 0 {
+				f = f[:j]
+			}
+			frame = f
+			break
+		}
+		state := ""
+		if i, j := strings.IndexByte(lines[0], '['), strings.IndexByte(lines[0], ']'); i >= 0 && j > i {
+			state = strings.SplitN(lines[0][i+1:j], ",", 2)[0]
+		}
+		counts[frame+" ["+state+"]"]++
+		total++
+	}
+	type kv struct {
+		k string
+		n int
+	}
+	var l []kv
+	for k, n := range counts {
+		l = append(l, kv{k, n})
+	}
+	sort.Slice(l, func(i, j int) bool { return l[i].n > l[j].n || l[i].n == l[j].n && l[i].k < l[j].k })
+	var out strings.Builder
+	fmt.Fprintf(&out, "\n<details><summary>gateway goroutines at the end (%d, SIGQUIT dump, by first non-runtime frame)</summary>\n\n| n | frame [state] |\n|---:|---|\n", total)
+	for _, e := range l {
+		fmt.Fprintf(&out, "| %d | `%s` |\n", e.n, e.k)
+	}
+	out.WriteString("\n</details>\n")
+	return out.String()
 }

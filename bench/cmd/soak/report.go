@@ -48,7 +48,7 @@ func flat(base, end, tol, slack float64) bool {
 	return end <= base*(1+tol)+slack
 }
 
-func report(o options, samples []sample, st *stats, crashed error, logTail string) string {
+func report(o options, samples []sample, idle *sample, st *stats, crashed error, logTail string) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "## Soak %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
@@ -77,10 +77,17 @@ func report(o options, samples []sample, st *stats, crashed error, logTail strin
 		maxFD = max(maxFD, s.fds)
 	}
 	mib := func(k int64) string { return fmt.Sprintf("%.1f MiB", float64(k)/1024) }
-	fmt.Fprintf(&b, "| gateway | start | after warm-up (%s) | end (%s) | max |\n|---|---:|---:|---:|---:|\n", base.at.Round(time.Second), last.at.Round(time.Second))
-	fmt.Fprintf(&b, "| RSS | %s | %s | %s | %s |\n", mib(first.rssKiB), mib(base.rssKiB), mib(last.rssKiB), mib(maxRSS))
-	fmt.Fprintf(&b, "| goroutines | %.0f | %.0f | %.0f | %.0f |\n", first.goroutines, base.goroutines, last.goroutines, maxG)
-	fmt.Fprintf(&b, "| open fds | %d | %d | %d | %d |\n\n", first.fds, base.fds, last.fds, maxFD)
+	in := sample{rssKiB: -1, goroutines: -1, fds: -1}
+	idleAt := "–"
+	if idle != nil {
+		in = *idle
+		idleAt = (in.at - last.at).Round(time.Second).String() + " after"
+	}
+	fmt.Fprintf(&b, "| gateway | start | after warm-up (%s) | end (%s) | max | idle (%s) |\n|---|---:|---:|---:|---:|---:|\n",
+		base.at.Round(time.Second), last.at.Round(time.Second), idleAt)
+	fmt.Fprintf(&b, "| RSS | %s | %s | %s | %s | %s |\n", mib(first.rssKiB), mib(base.rssKiB), mib(last.rssKiB), mib(maxRSS), mib(in.rssKiB))
+	fmt.Fprintf(&b, "| goroutines | %.0f | %.0f | %.0f | %.0f | %.0f |\n", first.goroutines, base.goroutines, last.goroutines, maxG, in.goroutines)
+	fmt.Fprintf(&b, "| open fds | %d | %d | %d | %d | %d |\n\n", first.fds, base.fds, last.fds, maxFD, in.fds)
 
 	rssFlat := flat(float64(base.rssKiB), float64(last.rssKiB), o.tolerance, 8*1024)
 	gFlat := flat(base.goroutines, last.goroutines, o.tolerance, 10)
@@ -91,8 +98,13 @@ func report(o options, samples []sample, st *stats, crashed error, logTail strin
 		}
 		return "GREW"
 	}
-	fmt.Fprintf(&b, "**Verdict:** RSS %s, goroutines %s, fds %s (end within %.0f%% of the after-warm-up value, plus 8 MiB / 10 / 10).\n\n",
+	fmt.Fprintf(&b, "**Verdict:** RSS %s, goroutines %s, fds %s (end, under load, within %.0f%% of the after-warm-up value, plus 8 MiB / 10 / 10).",
 		verdict(rssFlat), verdict(gFlat), verdict(fdFlat), o.tolerance*100)
+	if idle != nil {
+		fmt.Fprintf(&b, " Idle, load stopped: goroutines %s, fds %s (within 10 of start).",
+			verdict(flat(first.goroutines, in.goroutines, 0, 10)), verdict(flat(float64(first.fds), float64(in.fds), 0, 10)))
+	}
+	b.WriteString("\n\n")
 
 	// Load.
 	st.mu.Lock()
