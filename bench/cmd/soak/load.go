@@ -70,6 +70,7 @@ type stats struct {
 	dropped int
 	sent    int
 	lat     map[string][]time.Duration
+	elapsed time.Duration // of the load, set when it has stopped
 }
 
 func newStats() *stats {

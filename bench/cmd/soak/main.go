@@ -192,6 +192,7 @@ loop:
 	}
 	tk.Stop()
 	wg.Wait()
+	st.elapsed = time.Since(start)
 	// The end sample is the last one under load (compared with the one
 	// after warm-up, also under load). Then the idle sample: load stopped,
 	// its connections closed, and fasthttp's idle workers (kept 10 s) and

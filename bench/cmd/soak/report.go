@@ -110,7 +110,7 @@ func report(o options, samples []sample, idle *sample, st *stats, crashed error,
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	fmt.Fprintf(&b, "Requests sent: %d (%.0f/s), dropped by the load generator (all %d in flight busy): %d.\n\n",
-		st.sent, float64(st.sent)/o.duration.Seconds(), o.inflight, st.dropped)
+		st.sent, float64(st.sent)/max(st.elapsed.Seconds(), 1), o.inflight, st.dropped)
 	names := map[string]bool{}
 	for k := range st.status {
 		names[k] = true
