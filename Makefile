@@ -11,7 +11,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 FUZZTIME      ?= 60s
 FUZZTIME_TEST ?= 3s
 
-.PHONY: all build plugins run test test-deps vet fmt fuzz bench bench-micro clean
+.PHONY: all build plugins run test test-deps vet fmt fuzz bench bench-micro soak clean
 
 all: build plugins
 
@@ -51,6 +51,12 @@ fuzz:
 bench: build plugins
 	bench/deps.sh
 	$(GO) run ./bench/cmd/sidebyside $(BENCH_FLAGS)
+
+# Soak (bench/cmd/soak): 10 minutes of mixed traffic with a failing plugin
+# against bin/heimdall; RSS, goroutines and fds at start and end in
+# bench/results/soak-<date>.md. SOAK_FLAGS passes flags (e.g. -duration 45s).
+soak: build plugins
+	$(GO) run ./bench/cmd/soak $(SOAK_FLAGS)
 
 # Go microbenchmarks (never part of make test).
 bench-micro:

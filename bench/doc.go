@@ -1,8 +1,10 @@
 // Package bench holds Heimdall's benchmarks. It has no API: the Go
 // microbenchmarks are in its _test.go files (make bench-micro), and the
 // side-by-side harness against nginx is the command bench/cmd/sidebyside
-// (make bench). BENCHMARKS.md at the module root explains both and records
-// the results; bench/results keeps each harness report.
+// (make bench), and the soak (bin/heimdall under long mixed traffic with a
+// failing plugin: RSS, goroutines, fds) is bench/cmd/soak (make soak).
+// BENCHMARKS.md at the module root explains them and records the results;
+// bench/results keeps each harness report.
 //
 // The microbenchmarks drive filter.Chain directly with wasm factories from
 // host.Load, so they measure the plugin path without sockets: a request
