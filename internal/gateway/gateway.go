@@ -122,6 +122,7 @@ func (gw *Gateway) loadPlugin(ctx context.Context, wp *config.WasmPlugin, reserv
 		// share state as in Envoy.
 		Shared:    gw.shared,
 		Upstreams: gw.upstreamAddr,
+		VMConfig:  []byte(wp.VMConfig),
 	}
 	// One outbound policy per plugin, for every way out: the socket
 	// functions, the Redis ABI and proxy_http_call. Without a network

@@ -117,6 +117,7 @@ const (
 	bufRespBody  = 1
 	bufCallBody  = 4
 	bufPluginCfg = 7
+	bufVMCfg     = 6
 )
 
 func ptr(s string) unsafe.Pointer {
@@ -269,6 +270,10 @@ func onContextCreate(id, parent uint32) {
 //go:wasmexport proxy_on_vm_start
 func onVMStart(id, size uint32) uint32 {
 	enter()
+	if size > 0 {
+		b, st := getBuffer(bufVMCfg, 0, size)
+		logf(2, "conformance: vm_config "+string(b)+" status "+strconv.Itoa(int(st)))
+	}
 	return 1
 }
 
