@@ -10,6 +10,7 @@ package main
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -43,6 +44,9 @@ func proxyGetBufferBytes(t, start, max uint32, rp *uint32, rs *uint32) uint32
 
 //go:wasmimport env proxy_set_buffer_bytes
 func proxySetBufferBytes(t, start, n uint32, p unsafe.Pointer, s uint32) uint32
+
+//go:wasmimport env proxy_call_foreign_function
+func proxyCallForeignFunction(name unsafe.Pointer, nameLen uint32, args unsafe.Pointer, argsLen uint32, rp *uint32, rs *uint32) uint32
 
 //go:wasmimport env proxy_get_property
 func proxyGetProperty(p unsafe.Pointer, s uint32, rp *uint32, rs *uint32) uint32
@@ -431,6 +435,21 @@ func onRequestHeaders(id, n, eos uint32) uint32 {
 		var val uint64
 		proxyGetMetric(mid, &val)
 		addHeader(mapReq, "x-metric", itoa(int(val)))
+	}
+	if s.has("foreign") {
+		call := func(name, args string) ([]byte, uint32) {
+			var p, n uint32
+			st := proxyCallForeignFunction(ptr(name), uint32(len(name)), ptr(args), uint32(len(args)), &p, &n)
+			return out(p, n), st
+		}
+		in, _ := getHeader(mapReq, "x-ff-in")
+		c, st1 := call("compress", in)
+		u, st2 := call("uncompress", string(c))
+		_, st3 := call("uncompress", "not zlib")
+		_, st4 := call("no_such_function", "")
+		addHeader(mapReq, "x-ff", itoa(int(st1))+","+itoa(int(st2))+","+itoa(int(st3))+","+itoa(int(st4)))
+		addHeader(mapReq, "x-ff-compressed", hex.EncodeToString(c))
+		addHeader(mapReq, "x-ff-out", string(u))
 	}
 	if s.has("unimpl") {
 		addHeader(mapReq, "x-unimpl", itoa(int(proxyGrpcCancel(1))))
