@@ -158,7 +158,7 @@ func TestConformance(t *testing.T) {
 		// round trip gives the input back, garbage → SerializationFailure
 		// (3), an unknown name → NotFound (1).
 		{name: "foreign functions", ops: "foreign", hdrs: []string{"x-ff-in", "hello hello hello hello"}, up: ok200,
-			checks: []check{noLocal, reqHdr("x-ff", "0,0,3,1"), reqHdr("x-ff-out", "hello hello hello hello"),
+			checks: []check{noLocal, reqHdr("x-ff", "0,0,3,1"), reqHdr("x-ff-state", "0,v1"), reqHdr("x-ff-out", "hello hello hello hello"),
 				func(t *testing.T, x *filter.Exchange, r result) {
 					c, err := hex.DecodeString(hdr(&x.Req.Header, "x-ff-compressed"))
 					if err != nil {

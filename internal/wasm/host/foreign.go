@@ -3,6 +3,7 @@ package host
 import (
 	"bytes"
 	"compress/zlib"
+	"encoding/binary"
 	"io"
 
 	"github.com/heimdallgw/heimdall/internal/wasm/abi"
@@ -24,6 +25,8 @@ type foreignFunc func(v *vm, args []byte) ([]byte, abi.Status)
 var foreignFuncs = map[string]foreignFunc{
 	"compress":   ffCompress,
 	"uncompress": ffUncompress,
+	// set_envoy_filter_state writes Heimdall's request properties.
+	"set_envoy_filter_state": ffSetFilterState,
 }
 
 // ForeignFunctionNames lists the registered foreign functions, for the
@@ -86,4 +89,56 @@ func ffUncompress(_ *vm, args []byte) ([]byte, abi.Status) {
 		return nil, abi.StatusSerializationFailure
 	}
 	return out, abi.StatusOK
+}
+
+// ffSetFilterState is Envoy's "set_envoy_filter_state": the arguments are a
+// serialized SetEnvoyFilterStateArguments protobuf (1: path, 2: value,
+// 3: span, ignored: Heimdall's request properties live as long as the
+// request). The value is stored as the request property path, as
+// proxy_set_property does, and so readable by later plugins with
+// proxy_get_property. Bytes that are not that message → SerializationFailure;
+// an empty path → BadArgument; outside a stream → NotFound. Envoy only
+// accepts paths with a registered object factory; Heimdall accepts any,
+// since request properties are plain bytes.
+func ffSetFilterState(v *vm, args []byte) ([]byte, abi.Status) {
+	var path, value []byte
+	for len(args) > 0 {
+		key, n := binary.Uvarint(args)
+		if n <= 0 {
+			return nil, abi.StatusSerializationFailure
+		}
+		args = args[n:]
+		switch key & 7 {
+		case 0: // varint (span)
+			_, m := binary.Uvarint(args)
+			if m <= 0 {
+				return nil, abi.StatusSerializationFailure
+			}
+			args = args[m:]
+		case 2: // length-delimited
+			l, m := binary.Uvarint(args)
+			if m <= 0 || l > uint64(len(args)-m) {
+				return nil, abi.StatusSerializationFailure
+			}
+			b := args[m : m+int(l)]
+			args = args[m+int(l):]
+			switch key >> 3 {
+			case 1:
+				path = b
+			case 2:
+				value = b
+			}
+		default:
+			return nil, abi.StatusSerializationFailure
+		}
+	}
+	if len(path) == 0 {
+		return nil, abi.StatusBadArgument
+	}
+	c := v.cur
+	if c == nil || c.x == nil {
+		return nil, abi.StatusNotFound
+	}
+	c.x.SetProperty(string(path), append([]byte(nil), value...))
+	return nil, abi.StatusOK
 }

@@ -447,6 +447,10 @@ func onRequestHeaders(id, n, eos uint32) uint32 {
 		u, st2 := call("uncompress", string(c))
 		_, st3 := call("uncompress", "not zlib")
 		_, st4 := call("no_such_function", "")
+		// SetEnvoyFilterStateArguments{path: "x.ff", value: "v1", span: 1}
+		_, st5 := call("set_envoy_filter_state", "\x0a\x04x.ff\x12\x02v1\x18\x01")
+		ffv, _ := getProperty("x.ff")
+		addHeader(mapReq, "x-ff-state", itoa(int(st5))+","+ffv)
 		addHeader(mapReq, "x-ff", itoa(int(st1))+","+itoa(int(st2))+","+itoa(int(st3))+","+itoa(int(st4)))
 		addHeader(mapReq, "x-ff-compressed", hex.EncodeToString(c))
 		addHeader(mapReq, "x-ff-out", string(u))
