@@ -442,6 +442,11 @@ func (d *decoder) decodeWasmPlugins(n *yaml.Node, path string) []WasmPlugin {
 				}
 			}},
 			field{"network", func(v *yaml.Node, p string) { wp.Network = d.decodeNetwork(v, p) }},
+			field{"vm_config", func(v *yaml.Node, p string) {
+				if s, ok := d.wasmConf(v, p); ok {
+					wp.VMConfig = s
+				}
+			}},
 		)
 		if !ok {
 			continue

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -433,6 +434,34 @@ func TestNetworkUpstreamsPresence(t *testing.T) {
 			got := m.Wasm.Plugins[0].Network.Upstreams
 			if (got == nil) != (tt.want == nil) || !reflect.DeepEqual(got, tt.want) && len(got)+len(tt.want) > 0 {
 				t.Fatalf("Upstreams = %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestWasmVMConfig(t *testing.T) {
+	for _, tt := range []struct {
+		name, yaml, want, err string
+	}{
+		{"absent", "", "", ""},
+		{"string", "vm_config: \"shards=4\"", "shards=4", ""},
+		{"object", "vm_config: {shards: 4, name: x}", `{"shards":4,"name":"x"}`, ""},
+		{"number", "vm_config: 4", "", "conf/config.yaml:6:18: wasm.plugins[0].vm_config: expected a string or an object"},
+		{"empty", "vm_config: \"\"", "", "wasm.plugins[0].vm_config: must not be empty"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := ParseMain("conf/config.yaml", []byte("wasm:\n  plugins:\n    - name: a\n      priority: 1\n      file: a.wasm\n      "+tt.yaml+"\n"))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Wasm.Plugins[0].VMConfig; got != tt.want {
+				t.Fatalf("VMConfig = %q, want %q", got, tt.want)
 			}
 		})
 	}

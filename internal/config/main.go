@@ -244,6 +244,7 @@ const (
 //	        max_sockets: 4
 //	        deadline: 2s
 //	        max_bytes: 1m
+//	      vm_config: {shards: 4}        # string or object; see VMConfig
 //
 // APISIX resolves a relative `file` against its working directory; Heimdall
 // resolves it against the directory of config.yaml so that the two files can
@@ -303,6 +304,11 @@ type WasmPlugin struct {
 
 	// Network is nil when the plugin has no network policy (no sockets).
 	Network *Network
+	// VMConfig is Envoy's vm_config.configuration (`vm_config`): a string
+	// as written, or an object encoded as JSON like a route's `conf`. The
+	// plugin reads it with proxy_get_buffer_bytes(VmConfiguration) in
+	// proxy_on_vm_start. Empty when absent.
+	VMConfig string
 	// Line and Column locate the entry in config.yaml for later diagnostics.
 	Line, Column int
 }

@@ -1,8 +1,12 @@
 package host
 
 import (
+	"bytes"
+	"compress/zlib"
 	"context"
+	"encoding/hex"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -149,6 +153,26 @@ func TestConformance(t *testing.T) {
 				}
 			}}},
 		{name: "response.code property", ops: "respprops", up: ok200, checks: []check{noLocal, respHdr("x-prop-response-code", "200")}},
+		// compress/uncompress as Envoy's foreign functions: the compressed
+		// bytes are a zlib stream Go's reader inflates to the input, the
+		// round trip gives the input back, garbage → SerializationFailure
+		// (3), an unknown name → NotFound (1).
+		{name: "foreign functions", ops: "foreign", hdrs: []string{"x-ff-in", "hello hello hello hello"}, up: ok200,
+			checks: []check{noLocal, reqHdr("x-ff", "0,0,3,1"), reqHdr("x-ff-state", "0,v1"), reqHdr("x-ff-out", "hello hello hello hello"),
+				func(t *testing.T, x *filter.Exchange, r result) {
+					c, err := hex.DecodeString(hdr(&x.Req.Header, "x-ff-compressed"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					zr, err := zlib.NewReader(bytes.NewReader(c))
+					if err != nil {
+						t.Fatalf("compressed is not zlib: %v", err)
+					}
+					b, err := io.ReadAll(zr)
+					if err != nil || string(b) != "hello hello hello hello" {
+						t.Fatalf("inflated = %q, %v", b, err)
+					}
+				}}},
 		{name: "time, log level, shared data, metrics, unimplemented", ops: "time,loglevel,shared,metrics,unimpl", up: ok200,
 			checks: []check{noLocal, reqHdr("x-log-level", "1"), reqHdr("x-shared", "0,0,1,8,0"), reqHdr("x-metric", "2"), reqHdr("x-unimpl", "12"),
 				func(t *testing.T, x *filter.Exchange, r result) {

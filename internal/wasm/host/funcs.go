@@ -84,7 +84,7 @@ func table() []def {
 		{"proxy_record_metric", []engine.ValueType{engine.I32, i64}, hRecordMetric},
 		{"proxy_get_metric", i32s(2), hGetMetric},
 		// foreign functions
-		{"proxy_call_foreign_function", i32s(6), unimplemented},
+		{"proxy_call_foreign_function", i32s(6), hCallForeignFunction},
 		// Higress
 		{"proxy_redis_init", i32s(7), hRedisInit},
 		{"proxy_redis_call", i32s(5), hRedisCall},

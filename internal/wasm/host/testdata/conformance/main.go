@@ -10,6 +10,7 @@ package main
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -43,6 +44,9 @@ func proxyGetBufferBytes(t, start, max uint32, rp *uint32, rs *uint32) uint32
 
 //go:wasmimport env proxy_set_buffer_bytes
 func proxySetBufferBytes(t, start, n uint32, p unsafe.Pointer, s uint32) uint32
+
+//go:wasmimport env proxy_call_foreign_function
+func proxyCallForeignFunction(name unsafe.Pointer, nameLen uint32, args unsafe.Pointer, argsLen uint32, rp *uint32, rs *uint32) uint32
 
 //go:wasmimport env proxy_get_property
 func proxyGetProperty(p unsafe.Pointer, s uint32, rp *uint32, rs *uint32) uint32
@@ -117,6 +121,7 @@ const (
 	bufRespBody  = 1
 	bufCallBody  = 4
 	bufPluginCfg = 7
+	bufVMCfg     = 6
 )
 
 func ptr(s string) unsafe.Pointer {
@@ -269,6 +274,10 @@ func onContextCreate(id, parent uint32) {
 //go:wasmexport proxy_on_vm_start
 func onVMStart(id, size uint32) uint32 {
 	enter()
+	if size > 0 {
+		b, st := getBuffer(bufVMCfg, 0, size)
+		logf(2, "conformance: vm_config "+string(b)+" status "+strconv.Itoa(int(st)))
+	}
 	return 1
 }
 
@@ -426,6 +435,25 @@ func onRequestHeaders(id, n, eos uint32) uint32 {
 		var val uint64
 		proxyGetMetric(mid, &val)
 		addHeader(mapReq, "x-metric", itoa(int(val)))
+	}
+	if s.has("foreign") {
+		call := func(name, args string) ([]byte, uint32) {
+			var p, n uint32
+			st := proxyCallForeignFunction(ptr(name), uint32(len(name)), ptr(args), uint32(len(args)), &p, &n)
+			return out(p, n), st
+		}
+		in, _ := getHeader(mapReq, "x-ff-in")
+		c, st1 := call("compress", in)
+		u, st2 := call("uncompress", string(c))
+		_, st3 := call("uncompress", "not zlib")
+		_, st4 := call("no_such_function", "")
+		// SetEnvoyFilterStateArguments{path: "x.ff", value: "v1", span: 1}
+		_, st5 := call("set_envoy_filter_state", "\x0a\x04x.ff\x12\x02v1\x18\x01")
+		ffv, _ := getProperty("x.ff")
+		addHeader(mapReq, "x-ff-state", itoa(int(st5))+","+ffv)
+		addHeader(mapReq, "x-ff", itoa(int(st1))+","+itoa(int(st2))+","+itoa(int(st3))+","+itoa(int(st4)))
+		addHeader(mapReq, "x-ff-compressed", hex.EncodeToString(c))
+		addHeader(mapReq, "x-ff-out", string(u))
 	}
 	if s.has("unimpl") {
 		addHeader(mapReq, "x-unimpl", itoa(int(proxyGrpcCancel(1))))
