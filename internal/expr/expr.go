@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"gopkg.in/yaml.v3"
 
@@ -111,8 +112,8 @@ func (p *cmp) test(val []byte, ok bool) bool {
 		if !ok {
 			return false
 		}
-		f, err := strconv.ParseFloat(string(val), 64)
-		if err != nil {
+		f, ok := toNumber(val)
+		if !ok {
 			return false
 		}
 		switch p.op {
@@ -158,7 +159,7 @@ func (p *cmp) test(val []byte, ok bool) bool {
 		if !ok {
 			return false
 		}
-		a, err := netip.ParseAddr(string(val))
+		a, err := netip.ParseAddr(bytesToString(val))
 		if err != nil {
 			return false
 		}
@@ -341,3 +342,32 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
+
+// toNumber is Lua's tonumber for the decimal forms a request carries. Plain
+// integers are parsed in place (no allocation); other forms go through
+// strconv.
+func toNumber(b []byte) (float64, bool) {
+	if len(b) > 0 && len(b) < 16 {
+		neg, i := false, 0
+		if b[0] == '-' {
+			neg, i = true, 1
+		}
+		n, digits := int64(0), 0
+		for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
+			n = n*10 + int64(b[i]-'0')
+			digits++
+		}
+		if i == len(b) && digits > 0 {
+			if neg {
+				n = -n
+			}
+			return float64(n), true
+		}
+	}
+	f, err := strconv.ParseFloat(bytesToString(bytes.TrimSpace(b)), 64)
+	return f, err == nil
+}
+
+// bytesToString views b as a string for a parse that does not keep it (the
+// error, which may quote it, is discarded).
+func bytesToString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

@@ -86,7 +86,7 @@ func TestNilIsTrue(t *testing.T) {
 
 func TestCompileErrors(t *testing.T) {
 	for _, tc := range []struct {
-		src, msg   string
+		src, msg  string
 		line, col int
 	}{
 		{"[[\"arg_a\", \"=\", \"1\"]]", "unknown operator", 1, 12},
@@ -117,6 +117,19 @@ func BenchmarkEval(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if !e.Eval(c) {
 			b.Fatal("false")
+		}
+	}
+}
+
+func TestToNumber(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want float64
+		ok   bool
+	}{{"18", 18, true}, {"-3", -3, true}, {"1.5", 1.5, true}, {" 7 ", 7, true}, {"", 0, false}, {"-", 0, false}, {"1e3", 1000, true}, {"x1", 0, false}} {
+		got, ok := toNumber([]byte(tc.in))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("toNumber(%q) = %v,%v", tc.in, got, ok)
 		}
 	}
 }

@@ -11,6 +11,7 @@ package vars
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/heimdallgw/heimdall/internal/httpcore"
@@ -89,6 +90,8 @@ type Context struct {
 	// peer and local address, already formatted.
 	RemoteAddr, RemotePort []byte
 	ServerAddr, ServerPort []byte
+	// Peer is the client address parsed, for remote_addrs matching.
+	Peer netip.Addr
 	// URI is the normalised request path; when nil, the request's path
 	// without the query is used.
 	URI                []byte
