@@ -121,7 +121,7 @@ func (p *Proxy) Serve(ctx context.Context, s *Stream) {
 
 	s.beginObserve()
 	s.table = p.acquireTable()
-	route := s.table.Match(x.Req.Method, hostOnly(x.Req.Authority), x.Req.URLPath())
+	route := s.table.MatchExchange(x)
 	if route == nil {
 		s.respondError(404, nil)
 		return

@@ -153,6 +153,17 @@ func New[T any](routes []Route[T]) (*Router[T], error) {
 	return r, nil
 }
 
+// Conditional reports whether some route has Vars or RemoteAddrs, so the
+// caller needs MatchContext.
+func (r *Router[T]) Conditional() bool {
+	for _, rt := range r.routes {
+		if rt.Vars != nil || len(rt.RemoteAddrs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Routes returns the routes in the order given to New.
 func (r *Router[T]) Routes() []*Route[T] { return r.routes }
 

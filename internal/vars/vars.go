@@ -11,9 +11,11 @@ package vars
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 
+	"github.com/heimdallgw/heimdall/internal/filter"
 	"github.com/heimdallgw/heimdall/internal/httpcore"
 )
 
@@ -244,4 +246,22 @@ func asciiEqualFold(b []byte, s string) bool {
 		}
 	}
 	return true
+}
+
+// FromExchange builds the Context of a proxied request: the request as
+// the filters see it, the client and listener addresses the server
+// recorded.
+func FromExchange(x *filter.Exchange) *Context {
+	c := &Context{Req: &x.Req, RouteID: x.RouteID}
+	if x.ClientIP != "" {
+		c.RemoteAddr = []byte(x.ClientIP)
+		c.Peer, _ = netip.ParseAddr(x.ClientIP)
+	}
+	if _, port, err := net.SplitHostPort(x.Client); err == nil {
+		c.RemotePort = []byte(port)
+	}
+	if host, port, err := net.SplitHostPort(x.Local); err == nil {
+		c.ServerAddr, c.ServerPort = []byte(host), []byte(port)
+	}
+	return c
 }
