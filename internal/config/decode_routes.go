@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/heimdallgw/heimdall/internal/expr"
 )
 
 // httpMethods are the methods a route may list (those APISIX accepts).
@@ -213,6 +215,27 @@ func (d *decoder) decodeRoute(n *yaml.Node, path string, m *Main, enabled []stri
 			}
 		}},
 		field{"priority", func(v *yaml.Node, p string) { rt.Priority, _ = d.integer(v, p) }},
+		field{"vars", func(v *yaml.Node, p string) { rt.Vars = d.vars(v, p) }},
+		field{"remote_addr", func(v *yaml.Node, p string) {
+			if s, ok := d.str(v, p); ok {
+				if pre, ok := d.addrOrCIDR(v, p, s); ok {
+					rt.RemoteAddrs = append([]netip.Prefix{pre}, rt.RemoteAddrs...)
+				}
+			}
+		}},
+		field{"remote_addrs", func(v *yaml.Node, p string) {
+			items, _ := d.sequence(v, p)
+			for i, it := range items {
+				if s, ok := d.str(it, index(p, i)); ok {
+					if pre, ok := d.addrOrCIDR(it, index(p, i), s); ok {
+						rt.RemoteAddrs = append(rt.RemoteAddrs, pre)
+					}
+				}
+			}
+		}},
+		field{"filter_func", func(v *yaml.Node, p string) {
+			d.errorf(v, p, "Lua is not supported: filter_func; express the condition with vars, or write a wasm plugin")
+		}},
 		field{"status", func(v *yaml.Node, p string) {
 			if i, ok := d.integer(v, p); ok {
 				if i != 0 && i != 1 {
@@ -946,4 +969,43 @@ func (d *decoder) decodeHeaderRewrite(n *yaml.Node, path string, h *HeaderRewrit
 			}
 		}},
 	)
+}
+
+// vars compiles a route's `vars` expression, reporting a compile error at
+// the position expr gives.
+func (d *decoder) vars(n *yaml.Node, path string) *expr.Expr {
+	e, err := expr.Compile(n)
+	if err != nil {
+		ee, ok := err.(*expr.Error)
+		if !ok {
+			d.errorf(n, path, "%v", err)
+			return nil
+		}
+		ce := &Error{File: d.file, Path: path, Msg: ee.Msg}
+		if !d.noPos {
+			ce.Line, ce.Column = ee.Line, ee.Column
+		}
+		d.errs = append(d.errs, ce)
+		return nil
+	}
+	return e
+}
+
+// addrOrCIDR parses "10.0.0.1", "10.0.0.0/8" or "2001:db8::/32".
+func (d *decoder) addrOrCIDR(n *yaml.Node, path, s string) (netip.Prefix, bool) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			d.errorf(n, path, "invalid CIDR %q: %v", s, err)
+			return p, false
+		}
+		return p.Masked(), true
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		d.errorf(n, path, "invalid IP address %q (expected an address or a CIDR such as 10.0.0.0/8)", s)
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), true
 }

@@ -24,8 +24,8 @@ func TestParseObjects(t *testing.T) {
 		// key in place of file:line:col.
 		{"bad uri", KindRoutes, "7", `{"uri":"a/b","upstream_id":"1"}`,
 			key + `: uri: uri "a/b" must start with /; allowed: "/exact" or "/prefix/*"`},
-		{"unknown field", KindRoutes, "7", `{"uri":"/a","vars":[]}`,
-			key + `: unknown field "vars"; allowed: id, name, desc, uri, uris, methods, host, hosts, priority, status, labels, upstream, upstream_id, service_id, plugin_config_id, plugins, create_time, update_time`},
+		{"unknown field", KindRoutes, "7", `{"uri":"/a","no_such_field":1}`,
+			key + `: unknown field "no_such_field"; allowed: id, name, desc, uri, uris, methods, host, hosts, priority, vars, remote_addr, remote_addrs, filter_func, status, labels, upstream, upstream_id, service_id, plugin_config_id, plugins, create_time, update_time`},
 		{"not json", KindRoutes, "7", `{"uri":`, key + `: invalid YAML: did not find expected node content`},
 		{"not an object", KindRoutes, "7", `[1]`, key + `: expected an object, got a list`},
 		{"upstream", KindUpstreams, "7", `{"nodes":[{"host":"127.0.0.1","port":80,"weight":1}],"type":"chash","key":"uri"}`, ""},

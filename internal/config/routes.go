@@ -1,8 +1,11 @@
 package config
 
 import (
+	"net/netip"
 	"regexp"
 	"time"
+
+	"github.com/heimdallgw/heimdall/internal/expr"
 )
 
 // Routes is apisix.yaml (standalone mode) after decoding, defaulting and
@@ -42,6 +45,11 @@ type Route struct {
 	// "*.example.com" wildcards. Empty means any host.
 	Hosts    []string
 	Priority int
+	// Vars is the compiled `vars` condition (nil: none); RemoteAddrs is
+	// `remote_addr` followed by `remote_addrs` (single addresses as /32 or
+	// /128 prefixes).
+	Vars        *expr.Expr
+	RemoteAddrs []netip.Prefix
 	// Enabled is false for `status: 0`; disabled routes must not match.
 	Enabled bool
 	Labels  map[string]string

@@ -12,6 +12,7 @@ import (
 	"github.com/heimdallgw/heimdall/internal/plugins/proxyrewrite"
 	"github.com/heimdallgw/heimdall/internal/proxy"
 	"github.com/heimdallgw/heimdall/internal/router"
+	matchvars "github.com/heimdallgw/heimdall/internal/vars"
 )
 
 // proxyRewritePriority is APISIX's priority of proxy-rewrite.
@@ -105,6 +106,7 @@ func upstreamKey(u *config.Upstream) (string, error) {
 func routeEntry(r *config.Route, pr *proxy.Route) router.Route[*proxy.Route] {
 	return router.Route[*proxy.Route]{
 		ID: r.ID, URIs: r.URIs, Hosts: r.Hosts, Methods: r.Methods, Priority: r.Priority, Value: pr,
+		Vars: r.Vars, RemoteAddrs: r.RemoteAddrs,
 	}
 }
 
@@ -201,6 +203,17 @@ func (gw *Gateway) build(routes *config.Routes, version uint64) (_ *generation, 
 	rt, err := router.New(rts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", routes.File, err)
+	}
+	if rt.Conditional() {
+		g.table = proxy.NewExchangeTable(func(x *filter.Exchange, path []byte) *proxy.Route {
+			vc := matchvars.FromExchange(x)
+			vc.URI = path // $uri is the normalised path, as nginx's
+			if m := rt.MatchContext(string(x.Req.Method), string(x.Req.Authority), string(path), vc); m != nil {
+				return m.Value
+			}
+			return nil
+		})
+		return g, nil
 	}
 	g.table = proxy.NewTable(func(method, host, path []byte) *proxy.Route {
 		if m := rt.MatchBytes(method, host, path); m != nil {

@@ -153,8 +153,8 @@ func (gw *Gateway) loadPlugin(ctx context.Context, wp *config.WasmPlugin, reserv
 			LogLine:         int(wp.MaxLogLine),
 			BodyBuffer:      int(wp.BodyBufferLimit),
 		},
-		Backoff: engine.Backoff{Base: wp.RestartBackoff, Max: wp.RestartBackoffMax, Rate: wp.RestartRate},
-		VMConfig:  []byte(wp.VMConfig),
+		Backoff:  engine.Backoff{Base: wp.RestartBackoff, Max: wp.RestartBackoffMax, Rate: wp.RestartRate},
+		VMConfig: []byte(wp.VMConfig),
 	}
 	// One outbound policy per plugin, for every way out: the socket
 	// functions, the Redis ABI and proxy_http_call. Without a network

@@ -134,7 +134,7 @@ func (p *Proxy) Serve(ctx context.Context, s *Stream) {
 	if len(path) > 0 && len(raw) > 0 && &path[0] != &raw[0] {
 		s.norm = path[:0] // keep the grown buffer
 	}
-	route := s.table.Match(x.Req.Method, hostOnly(x.Req.Authority), path)
+	route := s.table.MatchExchange(x, path)
 	if route == nil {
 		s.respondError(404, nil)
 		return

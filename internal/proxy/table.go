@@ -29,6 +29,9 @@ type Matcher func(method, host, path []byte) *Route
 // for an old Table to drain (Retire) before closing its plugin factories.
 type Table struct {
 	match Matcher
+	// matchX, when set, replaces match: it sees the whole exchange, for
+	// routes whose conditions read variables or the client address.
+	matchX func(x *filter.Exchange, path []byte) *Route
 	// refs counts in-flight streams, plus one while the table is installed
 	// in a Proxy (or not yet retired).
 	refs    atomic.Int64
@@ -41,6 +44,23 @@ func NewTable(match Matcher) *Table {
 	t := &Table{match: match, done: make(chan struct{})}
 	t.refs.Store(1)
 	return t
+}
+
+// NewExchangeTable is NewTable for a matcher that needs the whole exchange
+// (route vars, remote_addrs). It must only read x.
+func NewExchangeTable(match func(x *filter.Exchange, path []byte) *Route) *Table {
+	t := &Table{matchX: match, done: make(chan struct{})}
+	t.refs.Store(1)
+	return t
+}
+
+// MatchExchange returns the route for x, whose path normalised for
+// matching (router.NormalizePath) is path, or nil.
+func (t *Table) MatchExchange(x *filter.Exchange, path []byte) *Route {
+	if t != nil && t.matchX != nil {
+		return t.matchX(x, path)
+	}
+	return t.Match(x.Req.Method, hostOnly(x.Req.Authority), path)
 }
 
 // Match returns the route for the request, or nil.

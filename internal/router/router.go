@@ -18,10 +18,14 @@ package router
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
 	"unsafe"
+
+	"github.com/heimdallgw/heimdall/internal/expr"
+	"github.com/heimdallgw/heimdall/internal/vars"
 )
 
 // Route is one route as given to New and as returned by Match. Match
@@ -39,6 +43,11 @@ type Route[T any] struct {
 	// Methods are upper-case method names; empty matches any method.
 	Methods  []string
 	Priority int
+	// Vars, when set, must hold for the request (APISIX route `vars`).
+	Vars *expr.Expr
+	// RemoteAddrs, when set, must contain the client address (APISIX
+	// `remote_addrs`; single addresses are /32 or /128 prefixes).
+	RemoteAddrs []netip.Prefix
 	// Value is whatever the caller needs when the route matches.
 	Value T
 }
@@ -59,6 +68,9 @@ type entry[T any] struct {
 	anyHost  bool
 	priority int
 	order    int
+	// cond is set when the route has vars or remote_addrs: such a route
+	// only matches through MatchContext.
+	cond bool
 }
 
 // Router matches requests to routes. The zero value matches nothing.
@@ -84,7 +96,9 @@ func New[T any](routes []Route[T]) (*Router[T], error) {
 		rt.Methods = slices.Clone(rt.Methods)
 		r.routes = append(r.routes, &rt)
 
-		e := entry[T]{route: &rt, priority: rt.Priority, order: i, anyHost: len(rt.Hosts) == 0}
+		e := entry[T]{route: &rt, priority: rt.Priority, order: i, anyHost: len(rt.Hosts) == 0,
+			cond: rt.Vars != nil || len(rt.RemoteAddrs) > 0}
+		rt.RemoteAddrs = slices.Clone(rt.RemoteAddrs)
 		for _, m := range rt.Methods {
 			bit, ok := methodBits[m]
 			if !ok {
@@ -142,19 +156,42 @@ func New[T any](routes []Route[T]) (*Router[T], error) {
 	return r, nil
 }
 
+// Conditional reports whether some route has Vars or RemoteAddrs, so the
+// caller needs MatchContext.
+func (r *Router[T]) Conditional() bool {
+	for _, rt := range r.routes {
+		if rt.Vars != nil || len(rt.RemoteAddrs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Routes returns the routes in the order given to New.
 func (r *Router[T]) Routes() []*Route[T] { return r.routes }
 
 // Match returns the route for a request, or nil. path is the request path
 // without the query string; host is the Host header (a port is ignored).
+//
+// Routes with Vars or RemoteAddrs never match here; use MatchContext.
 func (r *Router[T]) Match(method, host, path string) *Route[T] {
+	return r.MatchContext(method, host, path, nil)
+}
+
+// MatchContext is Match that also checks the routes' Vars and RemoteAddrs
+// against c (c.Peer is the client address). Like APISIX's radixtree, the
+// conditions are one more filter in the same walk: for each candidate path,
+// routes are tried by priority and the first whose host, method, remote
+// address and vars all accept the request wins. Routes without conditions
+// cost nothing extra.
+func (r *Router[T]) MatchContext(method, host, path string, c *vars.Context) *Route[T] {
 	if r == nil {
 		return nil
 	}
 	host = stripPort(host)
 	bit := methodBits[method]
 	if es, ok := r.exact[path]; ok {
-		if e := pick(es, bit, host); e != nil {
+		if e := pick(es, bit, host, c); e != nil {
 			return e.route
 		}
 	}
@@ -163,7 +200,7 @@ func (r *Router[T]) Match(method, host, path string) *Route[T] {
 			continue
 		}
 		if es, ok := r.prefix[path[:l]]; ok {
-			if e := pick(es, bit, host); e != nil {
+			if e := pick(es, bit, host, c); e != nil {
 				return e.route
 			}
 		}
@@ -181,16 +218,39 @@ func (r *Router[T]) MatchBytes(method, host, path []byte) *Route[T] {
 // string does not outlive the call and b is not modified during it.
 func bytesToString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
-func pick[T any](es []*entry[T], bit uint16, host string) *entry[T] {
+func pick[T any](es []*entry[T], bit uint16, host string, c *vars.Context) *entry[T] {
 	for _, e := range es {
 		if e.methods != 0 && e.methods&bit == 0 {
 			continue
 		}
-		if e.anyHost || e.matchHost(host) {
-			return e
+		if !e.anyHost && !e.matchHost(host) {
+			continue
 		}
+		if e.cond && (c == nil || !e.matchCond(c)) {
+			continue
+		}
+		return e
 	}
 	return nil
+}
+
+func (e *entry[T]) matchCond(c *vars.Context) bool {
+	if rs := e.route.RemoteAddrs; len(rs) > 0 {
+		ok := false
+		if c.Peer.IsValid() {
+			a := c.Peer.Unmap()
+			for _, p := range rs {
+				if p.Contains(a) {
+					ok = true
+					break
+				}
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return e.route.Vars.Eval(c)
 }
 
 func (e *entry[T]) matchHost(host string) bool {
