@@ -330,6 +330,10 @@ func (d *decoder) decodeRoutePlugins(n *yaml.Node, path string, rt *Route, m *Ma
 			rt.ProxyRewrite = d.decodeProxyRewrite(v, p)
 			continue
 		}
+		if name == PluginLimitCount {
+			rt.LimitCount = d.decodeLimitCount(v, p)
+			continue
+		}
 		wp, _ := m.Wasm.Plugin(name)
 		var conf string
 		var hasConf bool

@@ -58,6 +58,8 @@ type Route struct {
 
 	// ProxyRewrite is the built-in proxy-rewrite plugin; nil when absent.
 	ProxyRewrite *ProxyRewrite
+	// LimitCount is the built-in limit-count plugin; nil when absent.
+	LimitCount *LimitCount
 	// Wasm are the wasm plugins attached to the route, ordered by priority,
 	// highest first (the order they run in), then by name.
 	Wasm []RouteWasm

@@ -24,6 +24,7 @@ type Service struct {
 	UpstreamID   string
 	Upstream     *Upstream
 	ProxyRewrite *ProxyRewrite
+	LimitCount   *LimitCount
 	Wasm         []RouteWasm
 
 	Line, Column int
@@ -36,6 +37,7 @@ type PluginConfig struct {
 	Desc         string
 	Labels       map[string]string
 	ProxyRewrite *ProxyRewrite
+	LimitCount   *LimitCount
 	Wasm         []RouteWasm
 
 	Line, Column int
@@ -90,7 +92,7 @@ func (d *decoder) decodeService(n *yaml.Node, path string, m *Main, enabled []st
 		}
 		s.Upstream = u
 	}
-	s.ProxyRewrite, s.Wasm = plugins.ProxyRewrite, plugins.Wasm
+	s.ProxyRewrite, s.LimitCount, s.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.Wasm
 	if len(d.errs) > before {
 		return nil
 	}
@@ -118,7 +120,7 @@ func (d *decoder) decodePluginConfig(n *yaml.Node, path string, m *Main, enabled
 	if !hasKey(n, "plugins") {
 		d.errorf(n, join(path, "plugins"), "required")
 	}
-	pc.ProxyRewrite, pc.Wasm = plugins.ProxyRewrite, plugins.Wasm
+	pc.ProxyRewrite, pc.LimitCount, pc.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.Wasm
 	if len(d.errs) > before {
 		return nil
 	}
@@ -195,11 +197,17 @@ func compose(rt *Route, services map[string]*Service, pcs map[string]*PluginConf
 		if c.ProxyRewrite == nil {
 			c.ProxyRewrite = pc.ProxyRewrite
 		}
+		if c.LimitCount == nil {
+			c.LimitCount = pc.LimitCount
+		}
 	}
 	if svc != nil {
 		addWasm(svc.Wasm)
 		if c.ProxyRewrite == nil {
 			c.ProxyRewrite = svc.ProxyRewrite
+		}
+		if c.LimitCount == nil {
+			c.LimitCount = svc.LimitCount
 		}
 	}
 	sort.SliceStable(wasm, func(i, j int) bool {
