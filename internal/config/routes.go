@@ -60,6 +60,8 @@ type Route struct {
 	ProxyRewrite *ProxyRewrite
 	// LimitCount is the built-in limit-count plugin; nil when absent.
 	LimitCount *LimitCount
+	// IPRestriction is the built-in ip-restriction plugin; nil when absent.
+	IPRestriction *IPRestriction
 	// Wasm are the wasm plugins attached to the route, ordered by priority,
 	// highest first (the order they run in), then by name.
 	Wasm []RouteWasm

@@ -21,11 +21,12 @@ type Service struct {
 	Hosts  []string
 	// UpstreamID names an upstream; Upstream is the inline one or, once
 	// linked, the one UpstreamID names.
-	UpstreamID   string
-	Upstream     *Upstream
-	ProxyRewrite *ProxyRewrite
-	LimitCount   *LimitCount
-	Wasm         []RouteWasm
+	UpstreamID    string
+	Upstream      *Upstream
+	ProxyRewrite  *ProxyRewrite
+	LimitCount    *LimitCount
+	IPRestriction *IPRestriction
+	Wasm          []RouteWasm
 
 	Line, Column int
 }
@@ -33,12 +34,13 @@ type Service struct {
 // PluginConfig is an entry of `plugin_configs`: a set of plugins a route
 // takes with plugin_config_id. The route's own plugins win by name.
 type PluginConfig struct {
-	ID           string
-	Desc         string
-	Labels       map[string]string
-	ProxyRewrite *ProxyRewrite
-	LimitCount   *LimitCount
-	Wasm         []RouteWasm
+	ID            string
+	Desc          string
+	Labels        map[string]string
+	ProxyRewrite  *ProxyRewrite
+	LimitCount    *LimitCount
+	IPRestriction *IPRestriction
+	Wasm          []RouteWasm
 
 	Line, Column int
 }
@@ -92,7 +94,7 @@ func (d *decoder) decodeService(n *yaml.Node, path string, m *Main, enabled []st
 		}
 		s.Upstream = u
 	}
-	s.ProxyRewrite, s.LimitCount, s.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.Wasm
+	s.ProxyRewrite, s.LimitCount, s.IPRestriction, s.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.IPRestriction, plugins.Wasm
 	if len(d.errs) > before {
 		return nil
 	}
@@ -120,7 +122,7 @@ func (d *decoder) decodePluginConfig(n *yaml.Node, path string, m *Main, enabled
 	if !hasKey(n, "plugins") {
 		d.errorf(n, join(path, "plugins"), "required")
 	}
-	pc.ProxyRewrite, pc.LimitCount, pc.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.Wasm
+	pc.ProxyRewrite, pc.LimitCount, pc.IPRestriction, pc.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.IPRestriction, plugins.Wasm
 	if len(d.errs) > before {
 		return nil
 	}
@@ -200,6 +202,9 @@ func compose(rt *Route, services map[string]*Service, pcs map[string]*PluginConf
 		if c.LimitCount == nil {
 			c.LimitCount = pc.LimitCount
 		}
+		if c.IPRestriction == nil {
+			c.IPRestriction = pc.IPRestriction
+		}
 	}
 	if svc != nil {
 		addWasm(svc.Wasm)
@@ -208,6 +213,9 @@ func compose(rt *Route, services map[string]*Service, pcs map[string]*PluginConf
 		}
 		if c.LimitCount == nil {
 			c.LimitCount = svc.LimitCount
+		}
+		if c.IPRestriction == nil {
+			c.IPRestriction = svc.IPRestriction
 		}
 	}
 	sort.SliceStable(wasm, func(i, j int) bool {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/testutil/gwtest"
+	"github.com/heimdallgw/heimdall/internal/testutil/wasmbuild"
 )
 
 // The APISIX docs' limit-count example (count 2, time_window 60, 503):
@@ -62,6 +64,9 @@ func TestGatewayLimitCountConfigErrors(t *testing.T) {
 		{"limit-count: {count: 1, time_window: 1, key_type: var, key: $remote_addr}", "key_type var the key is a variable name without $"},
 		{"limit-count: {count: 1, time_window: 1, rejected_code: 600}", "between 200 and 599"},
 		{"limit-counts: {count: 1}", `unknown plugin "limit-counts"`},
+		{"ip-restriction: {message: x}", "exactly one of whitelist or blacklist"},
+		{"ip-restriction: {whitelist: [a.b]}", `ip-restriction.whitelist[0]: invalid IP or CIDR "a.b"`},
+		{"ip-restriction: {blacklist: [10.0.0.1], response_code: 401}", "must be 403 or 404"},
 	} {
 		_, err := loadRoutesErr(t, routesYAML("/x", "127.0.0.1:1", "    plugins:\n      "+c.plugin))
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "apisix.yaml:") {
@@ -77,4 +82,91 @@ func loadRoutesErr(t *testing.T, routes string) (*config.Routes, error) {
 	path := filepath.Join(dir, "apisix.yaml")
 	gwtest.WriteFile(t, path, routes)
 	return config.LoadRoutes(path, m)
+}
+
+// The APISIX docs' ip-restriction examples: a whitelist the client is not
+// in answers 403 {"message": ...}; a blacklist with the client too; one
+// with the client passes. ip-restriction (3000) runs before limit-count
+// (1002): a rejected client does not spend the quota.
+func TestGatewayIPRestriction(t *testing.T) {
+	up := upstream(t)
+	g := startGateway(t, "", fmt.Sprintf(`routes:
+  - id: white
+    uri: /white
+    upstream: {nodes: {"%[1]s": 1}}
+    plugins:
+      ip-restriction: {whitelist: ["192.168.0.1/24"], message: "Access denied"}
+  - id: black
+    uri: /black
+    upstream: {nodes: {"%[1]s": 1}}
+    plugins:
+      limit-count: {count: 1, time_window: 60, key_type: constant}
+      ip-restriction: {blacklist: ["127.0.0.0/8"], response_code: 404}
+  - id: ok
+    uri: /anything/ok
+    upstream: {nodes: {"%[1]s": 1}}
+    plugins:
+      ip-restriction: {whitelist: ["10.0.0.0/8", "127.0.0.1"]}
+      limit-count: {count: 1, time_window: 60, key_type: constant}
+#END
+`, up))
+	if code, body := get(t, g.base+"/white"); code != 403 || strings.TrimSpace(body) != `{"message":"Access denied"}` {
+		t.Fatalf("whitelist: %d %q", code, body)
+	}
+	for i := 0; i < 2; i++ {
+		if code, body := get(t, g.base+"/black"); code != 404 || strings.TrimSpace(body) != `{"message":"Your IP address is not allowed"}` {
+			t.Fatalf("blacklist %d: %d %q (ip-restriction must run before limit-count)", i, code, body)
+		}
+	}
+	if code, _ := get(t, g.base+"/anything/ok"); code != 200 {
+		t.Fatalf("allowed client: %d", code)
+	}
+	if code, _ := get(t, g.base+"/anything/ok"); code != 503 {
+		t.Fatalf("allowed client, second request: %d, want limit-count's 503", code)
+	}
+}
+
+// Built-in and wasm plugins share one order: the headers wasm plugin sets
+// X-Api-Key, limit-count (access, 1002) counts by it. With the wasm plugin
+// at access priority 2000 it runs first, so two clients sending different
+// keys share one counter; at 500 it runs after, and they do not. In the
+// rewrite phase even priority 1 runs before every access plugin.
+func TestGatewayBuiltinAndWasmOrder(t *testing.T) {
+	wasm := wasmbuild.MustBuild(t, "plugins/headers")
+	up := upstream(t)
+	for _, c := range []struct {
+		name, wasmPlugin string
+		shared           bool
+	}{
+		{"wasm access 2000", "priority: 2000", true},
+		{"wasm access 500", "priority: 500", false},
+		{"wasm rewrite 1", "priority: 1\n      http_request_phase: rewrite", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := startGateway(t, "wasm:\n  plugins:\n    - name: headers\n      file: "+wasm+"\n      "+c.wasmPlugin+"\n", routesYAML("/anything/*", up, `    plugins:
+      headers:
+        conf: {"request": {"set": {"x-api-key": "same"}}}
+      limit-count: {count: 1, time_window: 60, key: http_x_api_key}`))
+			status := func(key string) int {
+				req, _ := http.NewRequest("GET", g.base+"/anything/x", nil)
+				req.Header.Set("X-Api-Key", key)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			if s := status("a"); s != 200 {
+				t.Fatalf("first: %d", s)
+			}
+			want := 200
+			if c.shared {
+				want = 503
+			}
+			if s := status("b"); s != want {
+				t.Fatalf("second client: %d, want %d", s, want)
+			}
+		})
+	}
 }
