@@ -62,6 +62,8 @@ type Route struct {
 	LimitCount *LimitCount
 	// IPRestriction is the built-in ip-restriction plugin; nil when absent.
 	IPRestriction *IPRestriction
+	// CORS is the built-in cors plugin; nil when absent.
+	CORS *CORS
 	// Wasm are the wasm plugins attached to the route, ordered by priority,
 	// highest first (the order they run in), then by name.
 	Wasm []RouteWasm

@@ -26,6 +26,7 @@ type Service struct {
 	ProxyRewrite  *ProxyRewrite
 	LimitCount    *LimitCount
 	IPRestriction *IPRestriction
+	CORS          *CORS
 	Wasm          []RouteWasm
 
 	Line, Column int
@@ -40,6 +41,7 @@ type PluginConfig struct {
 	ProxyRewrite  *ProxyRewrite
 	LimitCount    *LimitCount
 	IPRestriction *IPRestriction
+	CORS          *CORS
 	Wasm          []RouteWasm
 
 	Line, Column int
@@ -94,7 +96,7 @@ func (d *decoder) decodeService(n *yaml.Node, path string, m *Main, enabled []st
 		}
 		s.Upstream = u
 	}
-	s.ProxyRewrite, s.LimitCount, s.IPRestriction, s.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.IPRestriction, plugins.Wasm
+	s.ProxyRewrite, s.LimitCount, s.IPRestriction, s.CORS, s.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.IPRestriction, plugins.CORS, plugins.Wasm
 	if len(d.errs) > before {
 		return nil
 	}
@@ -122,7 +124,7 @@ func (d *decoder) decodePluginConfig(n *yaml.Node, path string, m *Main, enabled
 	if !hasKey(n, "plugins") {
 		d.errorf(n, join(path, "plugins"), "required")
 	}
-	pc.ProxyRewrite, pc.LimitCount, pc.IPRestriction, pc.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.IPRestriction, plugins.Wasm
+	pc.ProxyRewrite, pc.LimitCount, pc.IPRestriction, pc.CORS, pc.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.IPRestriction, plugins.CORS, plugins.Wasm
 	if len(d.errs) > before {
 		return nil
 	}
@@ -205,6 +207,9 @@ func compose(rt *Route, services map[string]*Service, pcs map[string]*PluginConf
 		if c.IPRestriction == nil {
 			c.IPRestriction = pc.IPRestriction
 		}
+		if c.CORS == nil {
+			c.CORS = pc.CORS
+		}
 	}
 	if svc != nil {
 		addWasm(svc.Wasm)
@@ -216,6 +221,9 @@ func compose(rt *Route, services map[string]*Service, pcs map[string]*PluginConf
 		}
 		if c.IPRestriction == nil {
 			c.IPRestriction = svc.IPRestriction
+		}
+		if c.CORS == nil {
+			c.CORS = svc.CORS
 		}
 	}
 	sort.SliceStable(wasm, func(i, j int) bool {

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/heimdallgw/heimdall/internal/config"
@@ -64,6 +66,8 @@ func TestGatewayLimitCountConfigErrors(t *testing.T) {
 		{"limit-count: {count: 1, time_window: 1, key_type: var, key: $remote_addr}", "key_type var the key is a variable name without $"},
 		{"limit-count: {count: 1, time_window: 1, rejected_code: 600}", "between 200 and 599"},
 		{"limit-counts: {count: 1}", `unknown plugin "limit-counts"`},
+		{`cors: {allow_credential: true}`, `cors.allow_origins: "*" is not allowed with allow_credential: true`},
+		{`cors: {allow_origins_by_regex: ["("]}`, "cors.allow_origins_by_regex[0]: regex does not compile"},
 		{"ip-restriction: {message: x}", "exactly one of whitelist or blacklist"},
 		{"ip-restriction: {whitelist: [a.b]}", `ip-restriction.whitelist[0]: invalid IP or CIDR "a.b"`},
 		{"ip-restriction: {blacklist: [10.0.0.1], response_code: 401}", "must be 403 or 404"},
@@ -168,5 +172,81 @@ func TestGatewayBuiltinAndWasmOrder(t *testing.T) {
 				t.Fatalf("second client: %d, want %d", s, want)
 			}
 		})
+	}
+}
+
+// cors: the APISIX docs' examples. Defaults allow every origin ("*");
+// a listed origin is echoed with Vary; an unlisted one gets no CORS
+// headers; a regex matches; a preflight OPTIONS is answered by the
+// gateway: the upstream never sees it. The upstream is a plain server, as
+// go-httpbin adds CORS headers of its own.
+func TestGatewayCORS(t *testing.T) {
+	var options atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "OPTIONS" {
+			options.Add(1)
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	up := strings.TrimPrefix(srv.URL, "http://")
+	g := startGateway(t, "", fmt.Sprintf(`routes:
+  - id: default
+    uri: /anything/default
+    upstream: {nodes: {"%[1]s": 1}}
+    plugins:
+      cors: {}
+  - id: listed
+    uri: /anything/listed
+    upstream: {nodes: {"%[1]s": 1}}
+    plugins:
+      cors:
+        allow_origins: "http://sub.domain.com,http://sub2.domain.com"
+        allow_methods: "GET,POST"
+        allow_headers: "**"
+        expose_headers: "X-Custom"
+        max_age: 3600
+        allow_credential: true
+        allow_origins_by_regex: ['^http://.*\.test\.com$']
+#END
+`, up))
+	do := func(method, path, origin string) *http.Response {
+		req, _ := http.NewRequest(method, g.base+path, nil)
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		req.Header.Set("Access-Control-Request-Headers", "X-Req")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	r := do("GET", "/anything/default", "http://any.com")
+	if r.StatusCode != 200 || r.Header.Get("Access-Control-Allow-Origin") != "*" || r.Header.Get("Access-Control-Allow-Methods") != "*" ||
+		r.Header.Get("Access-Control-Allow-Headers") != "*" || r.Header.Get("Access-Control-Max-Age") != "5" || r.Header.Get("Access-Control-Allow-Credentials") != "" {
+		t.Fatalf("default: %d %v", r.StatusCode, r.Header)
+	}
+	r = do("GET", "/anything/listed", "http://sub2.domain.com")
+	if r.Header.Get("Access-Control-Allow-Origin") != "http://sub2.domain.com" || r.Header.Get("Vary") != "Origin" ||
+		r.Header.Get("Access-Control-Allow-Methods") != "GET,POST" || r.Header.Get("Access-Control-Allow-Headers") != "X-Req" ||
+		r.Header.Get("Access-Control-Expose-Headers") != "X-Custom" || r.Header.Get("Access-Control-Max-Age") != "3600" ||
+		r.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("listed: %v", r.Header)
+	}
+	if r = do("GET", "/anything/listed", "http://a.test.com"); r.Header.Get("Access-Control-Allow-Origin") != "http://a.test.com" {
+		t.Fatalf("regex: %v", r.Header)
+	}
+	if r = do("GET", "/anything/listed", "http://evil.com"); r.StatusCode != 200 || r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("unlisted origin: %d %v", r.StatusCode, r.Header)
+	}
+	r = do("OPTIONS", "/anything/listed", "http://sub.domain.com")
+	if r.StatusCode != 200 || r.Header.Get("Access-Control-Allow-Origin") != "http://sub.domain.com" || r.Header.Get("Access-Control-Allow-Methods") != "GET,POST" {
+		t.Fatalf("preflight: %d %v", r.StatusCode, r.Header)
+	}
+	if n := options.Load(); n != 0 {
+		t.Fatalf("preflight reached the upstream %d time(s)", n)
 	}
 }

@@ -8,6 +8,7 @@ package plugins
 import (
 	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/filter"
+	"github.com/heimdallgw/heimdall/internal/plugins/cors"
 	"github.com/heimdallgw/heimdall/internal/plugins/iprestriction"
 	"github.com/heimdallgw/heimdall/internal/plugins/limitcount"
 	"github.com/heimdallgw/heimdall/internal/plugins/proxyrewrite"
@@ -27,6 +28,12 @@ type Builtin struct {
 
 // Builtins is the table, in APISIX priority order.
 var Builtins = []Builtin{
+	{Name: config.PluginCORS, Priority: 4000, Phase: config.PhaseRewrite, New: func(r *config.Route) (filter.Factory, error) {
+		if r.CORS == nil {
+			return nil, nil
+		}
+		return cors.New(r.CORS)
+	}},
 	{Name: config.PluginIPRestriction, Priority: 3000, Phase: config.PhaseAccess, New: func(r *config.Route) (filter.Factory, error) {
 		if r.IPRestriction == nil {
 			return nil, nil
