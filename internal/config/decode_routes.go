@@ -334,6 +334,10 @@ func (d *decoder) decodeRoutePlugins(n *yaml.Node, path string, rt *Route, m *Ma
 			rt.LimitCount = d.decodeLimitCount(v, p)
 			continue
 		}
+		if name == PluginResponseRewrite {
+			rt.ResponseRewrite = d.decodeResponseRewrite(v, p)
+			continue
+		}
 		if name == PluginCORS {
 			rt.CORS = d.decodeCORS(v, p)
 			continue

@@ -64,6 +64,8 @@ type Route struct {
 	IPRestriction *IPRestriction
 	// CORS is the built-in cors plugin; nil when absent.
 	CORS *CORS
+	// ResponseRewrite is the built-in response-rewrite plugin; nil when absent.
+	ResponseRewrite *ResponseRewrite
 	// Wasm are the wasm plugins attached to the route, ordered by priority,
 	// highest first (the order they run in), then by name.
 	Wasm []RouteWasm

@@ -21,13 +21,14 @@ type Service struct {
 	Hosts  []string
 	// UpstreamID names an upstream; Upstream is the inline one or, once
 	// linked, the one UpstreamID names.
-	UpstreamID    string
-	Upstream      *Upstream
-	ProxyRewrite  *ProxyRewrite
-	LimitCount    *LimitCount
-	IPRestriction *IPRestriction
-	CORS          *CORS
-	Wasm          []RouteWasm
+	UpstreamID      string
+	Upstream        *Upstream
+	ProxyRewrite    *ProxyRewrite
+	LimitCount      *LimitCount
+	IPRestriction   *IPRestriction
+	CORS            *CORS
+	ResponseRewrite *ResponseRewrite
+	Wasm            []RouteWasm
 
 	Line, Column int
 }
@@ -35,14 +36,15 @@ type Service struct {
 // PluginConfig is an entry of `plugin_configs`: a set of plugins a route
 // takes with plugin_config_id. The route's own plugins win by name.
 type PluginConfig struct {
-	ID            string
-	Desc          string
-	Labels        map[string]string
-	ProxyRewrite  *ProxyRewrite
-	LimitCount    *LimitCount
-	IPRestriction *IPRestriction
-	CORS          *CORS
-	Wasm          []RouteWasm
+	ID              string
+	Desc            string
+	Labels          map[string]string
+	ProxyRewrite    *ProxyRewrite
+	LimitCount      *LimitCount
+	IPRestriction   *IPRestriction
+	CORS            *CORS
+	ResponseRewrite *ResponseRewrite
+	Wasm            []RouteWasm
 
 	Line, Column int
 }
@@ -97,6 +99,7 @@ func (d *decoder) decodeService(n *yaml.Node, path string, m *Main, enabled []st
 		s.Upstream = u
 	}
 	s.ProxyRewrite, s.LimitCount, s.IPRestriction, s.CORS, s.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.IPRestriction, plugins.CORS, plugins.Wasm
+	s.ResponseRewrite = plugins.ResponseRewrite
 	if len(d.errs) > before {
 		return nil
 	}
@@ -125,6 +128,7 @@ func (d *decoder) decodePluginConfig(n *yaml.Node, path string, m *Main, enabled
 		d.errorf(n, join(path, "plugins"), "required")
 	}
 	pc.ProxyRewrite, pc.LimitCount, pc.IPRestriction, pc.CORS, pc.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.IPRestriction, plugins.CORS, plugins.Wasm
+	pc.ResponseRewrite = plugins.ResponseRewrite
 	if len(d.errs) > before {
 		return nil
 	}
@@ -210,6 +214,9 @@ func compose(rt *Route, services map[string]*Service, pcs map[string]*PluginConf
 		if c.CORS == nil {
 			c.CORS = pc.CORS
 		}
+		if c.ResponseRewrite == nil {
+			c.ResponseRewrite = pc.ResponseRewrite
+		}
 	}
 	if svc != nil {
 		addWasm(svc.Wasm)
@@ -224,6 +231,9 @@ func compose(rt *Route, services map[string]*Service, pcs map[string]*PluginConf
 		}
 		if c.CORS == nil {
 			c.CORS = svc.CORS
+		}
+		if c.ResponseRewrite == nil {
+			c.ResponseRewrite = svc.ResponseRewrite
 		}
 	}
 	sort.SliceStable(wasm, func(i, j int) bool {

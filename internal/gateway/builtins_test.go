@@ -68,6 +68,10 @@ func TestGatewayLimitCountConfigErrors(t *testing.T) {
 		{"limit-counts: {count: 1}", `unknown plugin "limit-counts"`},
 		{`cors: {allow_credential: true}`, `cors.allow_origins: "*" is not allowed with allow_credential: true`},
 		{`cors: {allow_origins_by_regex: ["("]}`, "cors.allow_origins_by_regex[0]: regex does not compile"},
+		{"response-rewrite: {vars: [[arg_x, ==, y]], status_code: 200}", "response-rewrite.vars: not supported yet"},
+		{"response-rewrite: {headers: {set: {X-A: $remote_addr}}}", "nginx variables are not supported yet"},
+		{"response-rewrite: {body: '!!', body_base64: true}", "body_base64 is true but body is not base64"},
+		{"response-rewrite: {status_code: 600}", "between 200 and 598"},
 		{"ip-restriction: {message: x}", "exactly one of whitelist or blacklist"},
 		{"ip-restriction: {whitelist: [a.b]}", `ip-restriction.whitelist[0]: invalid IP or CIDR "a.b"`},
 		{"ip-restriction: {blacklist: [10.0.0.1], response_code: 401}", "must be 403 or 404"},
@@ -248,5 +252,68 @@ func TestGatewayCORS(t *testing.T) {
 	}
 	if n := options.Load(); n != 0 {
 		t.Fatalf("preflight reached the upstream %d time(s)", n)
+	}
+}
+
+// response-rewrite: the APISIX docs' example (a new JSON body and set
+// headers, numbers allowed as values), plus add/remove and a status code;
+// the body is replaced without buffering the upstream's.
+func TestGatewayResponseRewrite(t *testing.T) {
+	up := upstream(t)
+	g := startGateway(t, "", fmt.Sprintf(`routes:
+  - id: doc
+    uri: /anything/doc
+    upstream: {nodes: {"%[1]s": 1}}
+    plugins:
+      response-rewrite:
+        body: "{\"code\":\"ok\",\"message\":\"new json body\"}"
+        headers:
+          set: {X-Server-id: 3, X-Server-status: "on"}
+  - id: status
+    uri: /bytes/*
+    upstream: {nodes: {"%[1]s": 1}}
+    plugins:
+      response-rewrite:
+        status_code: 403
+        body_base64: true
+        body: "SGVsbG8K"
+        headers:
+          add: ["X-Added: a", "X-Added: b"]
+          remove: [Content-Type]
+  - id: headers
+    uri: /anything/headers
+    upstream: {nodes: {"%[1]s": 1}}
+    plugins:
+      response-rewrite:
+        headers: {X-Old-Form: "1"}
+#END
+`, up))
+	resp, err := http.Get(g.base + "/anything/doc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != `{"code":"ok","message":"new json body"}` ||
+		resp.Header.Get("X-Server-Id") != "3" || resp.Header.Get("X-Server-Status") != "on" {
+		t.Fatalf("doc example: %d %v %q", resp.StatusCode, resp.Header, b)
+	}
+	resp, err = http.Get(g.base + "/bytes/100000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || string(b) != "Hello\n" || fmt.Sprint(resp.Header.Values("X-Added")) != "[a b]" || resp.Header.Get("Content-Type") != "" {
+		t.Fatalf("status and base64 body: %d %v %q", resp.StatusCode, resp.Header, b)
+	}
+	resp, err = http.Get(g.base + "/anything/headers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Old-Form") != "1" || !strings.Contains(string(b), `"url"`) {
+		t.Fatalf("headers only: %d %v %q", resp.StatusCode, resp.Header, b)
 	}
 }

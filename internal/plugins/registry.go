@@ -12,6 +12,7 @@ import (
 	"github.com/heimdallgw/heimdall/internal/plugins/iprestriction"
 	"github.com/heimdallgw/heimdall/internal/plugins/limitcount"
 	"github.com/heimdallgw/heimdall/internal/plugins/proxyrewrite"
+	"github.com/heimdallgw/heimdall/internal/plugins/responserewrite"
 )
 
 // Builtin describes one built-in plugin.
@@ -51,5 +52,11 @@ var Builtins = []Builtin{
 			return nil, nil
 		}
 		return limitcount.New(r.ID, r.LimitCount)
+	}},
+	{Name: config.PluginResponseRewrite, Priority: 899, Phase: config.PhaseAccess, New: func(r *config.Route) (filter.Factory, error) {
+		if r.ResponseRewrite == nil {
+			return nil, nil
+		}
+		return responserewrite.New(r.ResponseRewrite)
 	}},
 }
