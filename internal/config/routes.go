@@ -66,6 +66,8 @@ type Route struct {
 	CORS *CORS
 	// ResponseRewrite is the built-in response-rewrite plugin; nil when absent.
 	ResponseRewrite *ResponseRewrite
+	// Redirect is the built-in redirect plugin; nil when absent.
+	Redirect *Redirect
 	// Wasm are the wasm plugins attached to the route, ordered by priority,
 	// highest first (the order they run in), then by name.
 	Wasm []RouteWasm

@@ -28,6 +28,7 @@ type Service struct {
 	IPRestriction   *IPRestriction
 	CORS            *CORS
 	ResponseRewrite *ResponseRewrite
+	Redirect        *Redirect
 	Wasm            []RouteWasm
 
 	Line, Column int
@@ -44,6 +45,7 @@ type PluginConfig struct {
 	IPRestriction   *IPRestriction
 	CORS            *CORS
 	ResponseRewrite *ResponseRewrite
+	Redirect        *Redirect
 	Wasm            []RouteWasm
 
 	Line, Column int
@@ -99,7 +101,7 @@ func (d *decoder) decodeService(n *yaml.Node, path string, m *Main, enabled []st
 		s.Upstream = u
 	}
 	s.ProxyRewrite, s.LimitCount, s.IPRestriction, s.CORS, s.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.IPRestriction, plugins.CORS, plugins.Wasm
-	s.ResponseRewrite = plugins.ResponseRewrite
+	s.ResponseRewrite, s.Redirect = plugins.ResponseRewrite, plugins.Redirect
 	if len(d.errs) > before {
 		return nil
 	}
@@ -128,7 +130,7 @@ func (d *decoder) decodePluginConfig(n *yaml.Node, path string, m *Main, enabled
 		d.errorf(n, join(path, "plugins"), "required")
 	}
 	pc.ProxyRewrite, pc.LimitCount, pc.IPRestriction, pc.CORS, pc.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.IPRestriction, plugins.CORS, plugins.Wasm
-	pc.ResponseRewrite = plugins.ResponseRewrite
+	pc.ResponseRewrite, pc.Redirect = plugins.ResponseRewrite, plugins.Redirect
 	if len(d.errs) > before {
 		return nil
 	}
@@ -217,6 +219,9 @@ func compose(rt *Route, services map[string]*Service, pcs map[string]*PluginConf
 		if c.ResponseRewrite == nil {
 			c.ResponseRewrite = pc.ResponseRewrite
 		}
+		if c.Redirect == nil {
+			c.Redirect = pc.Redirect
+		}
 	}
 	if svc != nil {
 		addWasm(svc.Wasm)
@@ -234,6 +239,9 @@ func compose(rt *Route, services map[string]*Service, pcs map[string]*PluginConf
 		}
 		if c.ResponseRewrite == nil {
 			c.ResponseRewrite = svc.ResponseRewrite
+		}
+		if c.Redirect == nil {
+			c.Redirect = svc.Redirect
 		}
 	}
 	sort.SliceStable(wasm, func(i, j int) bool {

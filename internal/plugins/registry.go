@@ -12,6 +12,7 @@ import (
 	"github.com/heimdallgw/heimdall/internal/plugins/iprestriction"
 	"github.com/heimdallgw/heimdall/internal/plugins/limitcount"
 	"github.com/heimdallgw/heimdall/internal/plugins/proxyrewrite"
+	"github.com/heimdallgw/heimdall/internal/plugins/redirect"
 	"github.com/heimdallgw/heimdall/internal/plugins/responserewrite"
 )
 
@@ -52,6 +53,12 @@ var Builtins = []Builtin{
 			return nil, nil
 		}
 		return limitcount.New(r.ID, r.LimitCount)
+	}},
+	{Name: config.PluginRedirect, Priority: 900, Phase: config.PhaseRewrite, New: func(r *config.Route) (filter.Factory, error) {
+		if r.Redirect == nil {
+			return nil, nil
+		}
+		return redirect.New(r.Redirect)
 	}},
 	{Name: config.PluginResponseRewrite, Priority: 899, Phase: config.PhaseAccess, New: func(r *config.Route) (filter.Factory, error) {
 		if r.ResponseRewrite == nil {
