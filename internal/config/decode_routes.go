@@ -338,6 +338,10 @@ func (d *decoder) decodeRoutePlugins(n *yaml.Node, path string, rt *Route, m *Ma
 			rt.ResponseRewrite = d.decodeResponseRewrite(v, p)
 			continue
 		}
+		if name == PluginRealIP {
+			rt.RealIP = d.decodeRealIP(v, p)
+			continue
+		}
 		if name == PluginRedirect {
 			rt.Redirect = d.decodeRedirect(v, p)
 			continue

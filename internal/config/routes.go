@@ -68,6 +68,8 @@ type Route struct {
 	ResponseRewrite *ResponseRewrite
 	// Redirect is the built-in redirect plugin; nil when absent.
 	Redirect *Redirect
+	// RealIP is the built-in real-ip plugin; nil when absent.
+	RealIP *RealIP
 	// Wasm are the wasm plugins attached to the route, ordered by priority,
 	// highest first (the order they run in), then by name.
 	Wasm []RouteWasm

@@ -29,6 +29,7 @@ type Service struct {
 	CORS            *CORS
 	ResponseRewrite *ResponseRewrite
 	Redirect        *Redirect
+	RealIP          *RealIP
 	Wasm            []RouteWasm
 
 	Line, Column int
@@ -46,6 +47,7 @@ type PluginConfig struct {
 	CORS            *CORS
 	ResponseRewrite *ResponseRewrite
 	Redirect        *Redirect
+	RealIP          *RealIP
 	Wasm            []RouteWasm
 
 	Line, Column int
@@ -101,7 +103,7 @@ func (d *decoder) decodeService(n *yaml.Node, path string, m *Main, enabled []st
 		s.Upstream = u
 	}
 	s.ProxyRewrite, s.LimitCount, s.IPRestriction, s.CORS, s.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.IPRestriction, plugins.CORS, plugins.Wasm
-	s.ResponseRewrite, s.Redirect = plugins.ResponseRewrite, plugins.Redirect
+	s.ResponseRewrite, s.Redirect, s.RealIP = plugins.ResponseRewrite, plugins.Redirect, plugins.RealIP
 	if len(d.errs) > before {
 		return nil
 	}
@@ -130,7 +132,7 @@ func (d *decoder) decodePluginConfig(n *yaml.Node, path string, m *Main, enabled
 		d.errorf(n, join(path, "plugins"), "required")
 	}
 	pc.ProxyRewrite, pc.LimitCount, pc.IPRestriction, pc.CORS, pc.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.IPRestriction, plugins.CORS, plugins.Wasm
-	pc.ResponseRewrite, pc.Redirect = plugins.ResponseRewrite, plugins.Redirect
+	pc.ResponseRewrite, pc.Redirect, pc.RealIP = plugins.ResponseRewrite, plugins.Redirect, plugins.RealIP
 	if len(d.errs) > before {
 		return nil
 	}
@@ -222,6 +224,9 @@ func compose(rt *Route, services map[string]*Service, pcs map[string]*PluginConf
 		if c.Redirect == nil {
 			c.Redirect = pc.Redirect
 		}
+		if c.RealIP == nil {
+			c.RealIP = pc.RealIP
+		}
 	}
 	if svc != nil {
 		addWasm(svc.Wasm)
@@ -242,6 +247,9 @@ func compose(rt *Route, services map[string]*Service, pcs map[string]*PluginConf
 		}
 		if c.Redirect == nil {
 			c.Redirect = svc.Redirect
+		}
+		if c.RealIP == nil {
+			c.RealIP = svc.RealIP
 		}
 	}
 	sort.SliceStable(wasm, func(i, j int) bool {

@@ -376,3 +376,67 @@ func TestGatewayRedirect(t *testing.T) {
 		}
 	}
 }
+
+// real-ip with ip-restriction: only with real-ip does ip-restriction look
+// past the peer, and only when the peer is trusted. recursive skips
+// trusted proxies from the right of X-Forwarded-For.
+func TestGatewayRealIP(t *testing.T) {
+	up := upstream(t)
+	g := startGateway(t, "", fmt.Sprintf(`routes:
+  - id: peer
+    uri: /anything/peer
+    upstream: {nodes: {"%[1]s": 1}}
+    plugins:
+      ip-restriction: {whitelist: ["10.0.0.0/8"]}
+  - id: trusted
+    uri: /anything/trusted
+    upstream: {nodes: {"%[1]s": 1}}
+    plugins:
+      real-ip: {source: http_x_forwarded_for, trusted_addresses: ["127.0.0.1", "192.168.0.0/16"], recursive: true}
+      ip-restriction: {whitelist: ["10.0.0.0/8"]}
+  - id: untrusted
+    uri: /anything/untrusted
+    upstream: {nodes: {"%[1]s": 1}}
+    plugins:
+      real-ip: {source: http_x_forwarded_for, trusted_addresses: ["192.0.2.0/24"]}
+      ip-restriction: {whitelist: ["10.0.0.0/8"]}
+  - id: arg
+    uri: /anything/arg
+    upstream: {nodes: {"%[1]s": 1}}
+    plugins:
+      real-ip: {source: arg_realip}
+      ip-restriction: {blacklist: ["10.9.9.9"]}
+#END
+`, up))
+	status := func(path, xff string) int {
+		req, _ := http.NewRequest("GET", g.base+path, nil)
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		path, xff string
+		want      int
+	}{
+		{"/anything/peer", "10.1.2.3", 403},                 // no real-ip: the peer (127.0.0.1) counts
+		{"/anything/trusted", "10.1.2.3", 200},              // trusted peer: the header counts
+		{"/anything/trusted", "10.1.2.3, 192.168.1.1", 200}, // recursive: the trusted proxy is skipped
+		{"/anything/trusted", "172.16.0.1, 10.1.2.3", 200},
+		{"/anything/trusted", "10.1.2.3, 172.16.0.1", 403}, // the rightmost untrusted address
+		{"/anything/trusted", "", 403},
+		{"/anything/untrusted", "10.1.2.3", 403}, // peer not trusted: header ignored
+		{"/anything/arg?realip=10.9.9.9", "", 403},
+		{"/anything/arg?realip=10.9.9.8", "", 200},
+	} {
+		if got := status(c.path, c.xff); got != c.want {
+			t.Errorf("%s X-Forwarded-For %q: %d, want %d", c.path, c.xff, got, c.want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/heimdallgw/heimdall/internal/plugins/iprestriction"
 	"github.com/heimdallgw/heimdall/internal/plugins/limitcount"
 	"github.com/heimdallgw/heimdall/internal/plugins/proxyrewrite"
+	"github.com/heimdallgw/heimdall/internal/plugins/realip"
 	"github.com/heimdallgw/heimdall/internal/plugins/redirect"
 	"github.com/heimdallgw/heimdall/internal/plugins/responserewrite"
 )
@@ -30,6 +31,12 @@ type Builtin struct {
 
 // Builtins is the table, in APISIX priority order.
 var Builtins = []Builtin{
+	{Name: config.PluginRealIP, Priority: 23000, Phase: config.PhaseRewrite, New: func(r *config.Route) (filter.Factory, error) {
+		if r.RealIP == nil {
+			return nil, nil
+		}
+		return realip.New(r.RealIP)
+	}},
 	{Name: config.PluginCORS, Priority: 4000, Phase: config.PhaseRewrite, New: func(r *config.Route) (filter.Factory, error) {
 		if r.CORS == nil {
 			return nil, nil
