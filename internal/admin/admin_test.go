@@ -227,7 +227,7 @@ func TestObjects(t *testing.T) {
 	var names []string
 	json.NewDecoder(resp.Body).Decode(&names)
 	resp.Body.Close()
-	if fmt.Sprint(names) != "[proxy-rewrite]" {
+	if fmt.Sprint(names) != "[real-ip cors ip-restriction proxy-rewrite limit-count redirect response-rewrite]" {
 		t.Errorf("plugins/list = %v", names)
 	}
 

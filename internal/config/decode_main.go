@@ -333,7 +333,7 @@ func (d *decoder) decodeHeimdall(n *yaml.Node, path string, h *Heimdall) {
 
 // builtinPlugins are the plugins implemented in Go; wasm plugins may not
 // take their names.
-var builtinPlugins = []string{PluginProxyRewrite}
+var builtinPlugins = []string{PluginRealIP, PluginCORS, PluginIPRestriction, PluginProxyRewrite, PluginLimitCount, PluginRedirect, PluginResponseRewrite}
 
 func isBuiltin(name string) bool {
 	for _, b := range builtinPlugins {

@@ -371,6 +371,30 @@ func (d *decoder) decodeRoutePlugins(n *yaml.Node, path string, rt *Route, m *Ma
 			rt.ProxyRewrite = d.decodeProxyRewrite(v, p)
 			continue
 		}
+		if name == PluginLimitCount {
+			rt.LimitCount = d.decodeLimitCount(v, p)
+			continue
+		}
+		if name == PluginResponseRewrite {
+			rt.ResponseRewrite = d.decodeResponseRewrite(v, p)
+			continue
+		}
+		if name == PluginRealIP {
+			rt.RealIP = d.decodeRealIP(v, p)
+			continue
+		}
+		if name == PluginRedirect {
+			rt.Redirect = d.decodeRedirect(v, p)
+			continue
+		}
+		if name == PluginCORS {
+			rt.CORS = d.decodeCORS(v, p)
+			continue
+		}
+		if name == PluginIPRestriction {
+			rt.IPRestriction = d.decodeIPRestriction(v, p)
+			continue
+		}
 		wp, _ := m.Wasm.Plugin(name)
 		var conf string
 		var hasConf bool

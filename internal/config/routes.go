@@ -69,6 +69,18 @@ type Route struct {
 
 	// ProxyRewrite is the built-in proxy-rewrite plugin; nil when absent.
 	ProxyRewrite *ProxyRewrite
+	// LimitCount is the built-in limit-count plugin; nil when absent.
+	LimitCount *LimitCount
+	// IPRestriction is the built-in ip-restriction plugin; nil when absent.
+	IPRestriction *IPRestriction
+	// CORS is the built-in cors plugin; nil when absent.
+	CORS *CORS
+	// ResponseRewrite is the built-in response-rewrite plugin; nil when absent.
+	ResponseRewrite *ResponseRewrite
+	// Redirect is the built-in redirect plugin; nil when absent.
+	Redirect *Redirect
+	// RealIP is the built-in real-ip plugin; nil when absent.
+	RealIP *RealIP
 	// Wasm are the wasm plugins attached to the route, ordered by priority,
 	// highest first (the order they run in), then by name.
 	Wasm []RouteWasm

@@ -21,10 +21,16 @@ type Service struct {
 	Hosts  []string
 	// UpstreamID names an upstream; Upstream is the inline one or, once
 	// linked, the one UpstreamID names.
-	UpstreamID   string
-	Upstream     *Upstream
-	ProxyRewrite *ProxyRewrite
-	Wasm         []RouteWasm
+	UpstreamID      string
+	Upstream        *Upstream
+	ProxyRewrite    *ProxyRewrite
+	LimitCount      *LimitCount
+	IPRestriction   *IPRestriction
+	CORS            *CORS
+	ResponseRewrite *ResponseRewrite
+	Redirect        *Redirect
+	RealIP          *RealIP
+	Wasm            []RouteWasm
 
 	Line, Column int
 }
@@ -32,11 +38,17 @@ type Service struct {
 // PluginConfig is an entry of `plugin_configs`: a set of plugins a route
 // takes with plugin_config_id. The route's own plugins win by name.
 type PluginConfig struct {
-	ID           string
-	Desc         string
-	Labels       map[string]string
-	ProxyRewrite *ProxyRewrite
-	Wasm         []RouteWasm
+	ID              string
+	Desc            string
+	Labels          map[string]string
+	ProxyRewrite    *ProxyRewrite
+	LimitCount      *LimitCount
+	IPRestriction   *IPRestriction
+	CORS            *CORS
+	ResponseRewrite *ResponseRewrite
+	Redirect        *Redirect
+	RealIP          *RealIP
+	Wasm            []RouteWasm
 
 	Line, Column int
 }
@@ -90,7 +102,8 @@ func (d *decoder) decodeService(n *yaml.Node, path string, m *Main, enabled []st
 		}
 		s.Upstream = u
 	}
-	s.ProxyRewrite, s.Wasm = plugins.ProxyRewrite, plugins.Wasm
+	s.ProxyRewrite, s.LimitCount, s.IPRestriction, s.CORS, s.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.IPRestriction, plugins.CORS, plugins.Wasm
+	s.ResponseRewrite, s.Redirect, s.RealIP = plugins.ResponseRewrite, plugins.Redirect, plugins.RealIP
 	if len(d.errs) > before {
 		return nil
 	}
@@ -118,7 +131,8 @@ func (d *decoder) decodePluginConfig(n *yaml.Node, path string, m *Main, enabled
 	if !hasKey(n, "plugins") {
 		d.errorf(n, join(path, "plugins"), "required")
 	}
-	pc.ProxyRewrite, pc.Wasm = plugins.ProxyRewrite, plugins.Wasm
+	pc.ProxyRewrite, pc.LimitCount, pc.IPRestriction, pc.CORS, pc.Wasm = plugins.ProxyRewrite, plugins.LimitCount, plugins.IPRestriction, plugins.CORS, plugins.Wasm
+	pc.ResponseRewrite, pc.Redirect, pc.RealIP = plugins.ResponseRewrite, plugins.Redirect, plugins.RealIP
 	if len(d.errs) > before {
 		return nil
 	}
@@ -195,11 +209,47 @@ func compose(rt *Route, services map[string]*Service, pcs map[string]*PluginConf
 		if c.ProxyRewrite == nil {
 			c.ProxyRewrite = pc.ProxyRewrite
 		}
+		if c.LimitCount == nil {
+			c.LimitCount = pc.LimitCount
+		}
+		if c.IPRestriction == nil {
+			c.IPRestriction = pc.IPRestriction
+		}
+		if c.CORS == nil {
+			c.CORS = pc.CORS
+		}
+		if c.ResponseRewrite == nil {
+			c.ResponseRewrite = pc.ResponseRewrite
+		}
+		if c.Redirect == nil {
+			c.Redirect = pc.Redirect
+		}
+		if c.RealIP == nil {
+			c.RealIP = pc.RealIP
+		}
 	}
 	if svc != nil {
 		addWasm(svc.Wasm)
 		if c.ProxyRewrite == nil {
 			c.ProxyRewrite = svc.ProxyRewrite
+		}
+		if c.LimitCount == nil {
+			c.LimitCount = svc.LimitCount
+		}
+		if c.IPRestriction == nil {
+			c.IPRestriction = svc.IPRestriction
+		}
+		if c.CORS == nil {
+			c.CORS = svc.CORS
+		}
+		if c.ResponseRewrite == nil {
+			c.ResponseRewrite = svc.ResponseRewrite
+		}
+		if c.Redirect == nil {
+			c.Redirect = svc.Redirect
+		}
+		if c.RealIP == nil {
+			c.RealIP = svc.RealIP
 		}
 	}
 	sort.SliceStable(wasm, func(i, j int) bool {

@@ -9,14 +9,11 @@ import (
 
 	"github.com/heimdallgw/heimdall/internal/config"
 	"github.com/heimdallgw/heimdall/internal/filter"
-	"github.com/heimdallgw/heimdall/internal/plugins/proxyrewrite"
+	"github.com/heimdallgw/heimdall/internal/plugins"
 	"github.com/heimdallgw/heimdall/internal/proxy"
 	"github.com/heimdallgw/heimdall/internal/router"
 	matchvars "github.com/heimdallgw/heimdall/internal/vars"
 )
-
-// proxyRewritePriority is APISIX's priority of proxy-rewrite.
-const proxyRewritePriority = 1008
 
 // resource is a plugin configuration (a wasm root context on each instance)
 // or an upstream (its keep-alive pools), shared by every generation whose
@@ -169,12 +166,14 @@ func (gw *Gateway) build(routes *config.Routes, version uint64) (_ *generation, 
 			up = c.(*proxy.Upstream)
 		}
 		var fs []orderedFilter
-		if r.ProxyRewrite != nil {
-			f, err := proxyrewrite.New(r.ProxyRewrite)
+		for _, b := range plugins.Builtins {
+			f, err := b.New(r)
 			if err != nil {
-				return nil, fmt.Errorf("%s: plugin proxy-rewrite: %w", where, err)
+				return nil, fmt.Errorf("%s: plugin %s: %w", where, b.Name, err)
 			}
-			fs = append(fs, orderedFilter{config.PhaseRewrite, proxyRewritePriority, f})
+			if f != nil {
+				fs = append(fs, orderedFilter{b.Phase, b.Priority, f})
+			}
 		}
 		for _, w := range r.Wasm {
 			key := factoryKey(w.Name, r.ID, w.Conf)
