@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heimdallgw/heimdall/internal/filter"
+	"github.com/heimdallgw/heimdall/internal/tracectx"
 )
 
 // Options configure a Proxy. The zero value is usable: no access log, errors
@@ -119,7 +120,13 @@ func (p *Proxy) Serve(ctx context.Context, s *Stream) {
 		x.RequestID = string(strconv.AppendUint(append(b[:0], p.idPrefix...), x.ID, 16))
 	}
 
-	s.beginObserve()
+	s.beginObserve() // measures the request as received
+	// W3C trace context: pass a valid traceparent through, else start a
+	// trace (and drop a tracestate that belonged to an invalid one).
+	if v, ok := x.Req.Header.Get(tracectx.Header); !ok || !tracectx.Valid(v) {
+		x.Req.Header.SetString(tracectx.Header, tracectx.New())
+		x.Req.Header.Del(tracectx.StateHeader)
+	}
 	s.table = p.acquireTable()
 	route := s.table.Match(x.Req.Method, hostOnly(x.Req.Authority), x.Req.URLPath())
 	if route == nil {
