@@ -24,6 +24,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/heimdallgw/heimdall/internal/config"
@@ -98,16 +99,23 @@ type Plugin struct {
 
 // Handler serves the dashboard under Prefix.
 type Handler struct {
-	o   Options
-	mux *http.ServeMux
+	o    Options
+	mux  *http.ServeMux
+	done chan struct{} // closed by Close: streams end
+	once sync.Once
 }
+
+// Close ends the open streams (they would otherwise hold a graceful
+// shutdown until its deadline); register it with
+// http.Server.RegisterOnShutdown.
+func (h *Handler) Close() { h.once.Do(func() { close(h.done) }) }
 
 // New returns the handler.
 func New(o Options) *Handler {
 	if o.Tick <= 0 {
 		o.Tick = time.Second
 	}
-	h := &Handler{o: o, mux: http.NewServeMux()}
+	h := &Handler{o: o, mux: http.NewServeMux(), done: make(chan struct{})}
 	sub, err := fs.Sub(web, "web")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
@@ -242,6 +250,8 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-r.Context().Done():
+			return
+		case <-h.done:
 			return
 		case <-more:
 		case <-tick.C:

@@ -1,10 +1,12 @@
 package dashboard
 
 import (
+	"io"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heimdallgw/heimdall/internal/config"
 )
@@ -60,5 +62,32 @@ func TestAuth(t *testing.T) {
 	}
 	if w.Header().Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Errorf("Content-Type %q", w.Header().Get("Content-Type"))
+	}
+}
+
+// TestCloseEndsStreams: Close ends an open stream, so a graceful shutdown
+// does not wait for dashboard tabs.
+func TestCloseEndsStreams(t *testing.T) {
+	h := New(Options{State: func() State { return State{} }, Logs: NewRing(4), Tick: time.Hour})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "/ui/api/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(resp.Body)
+		done <- err
+	}()
+	h.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("stream ended with %v, want a clean end", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream still open 10s after Close")
 	}
 }

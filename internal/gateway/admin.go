@@ -49,6 +49,7 @@ func startAdmin(m *config.Main, ep *etcdstore.Provider, gw *Gateway, logs *Logs,
 		ReadTimeout:       30 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 	}}
+	a.srv.RegisterOnShutdown(dash.Close) // open dashboard streams end at once
 	go func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("serving the %s on %s: %w", kind, ln.Addr(), err)
