@@ -328,6 +328,11 @@ func (d *decoder) decodeHeimdall(n *yaml.Node, path string, h *Heimdall) {
 				h.GracefulShutdownTimeout = t
 			}
 		}},
+		field{"dashboard", func(v *yaml.Node, p string) {
+			if b, ok := d.boolean(v, p); ok {
+				h.Dashboard = b
+			}
+		}},
 	)
 }
 

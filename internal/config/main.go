@@ -123,6 +123,7 @@ const (
 //	  max_request_body_size: 0         # 0 = unlimited (APISIX client_max_body_size 0); else 413 above it
 //	  max_header_size: 32k             # request line + headers; 431 above it
 //	  graceful_shutdown_timeout: 30s   # drain time on SIGTERM
+//	  dashboard: false                 # standalone mode: serve the web dashboard at http://<admin_listen>/ui/
 //
 // Sizes are a byte count or a number with a k, m or g suffix (powers of 1024),
 // as in nginx. Durations are Go durations ("1.5s", "250ms") or seconds as a number.
@@ -136,6 +137,11 @@ type Heimdall struct {
 	MaxRequestBodySize      int64
 	MaxHeaderSize           int64
 	GracefulShutdownTimeout time.Duration
+	// Dashboard serves the web dashboard at /ui/ on
+	// deployment.admin.admin_listen. In the traditional role it is always
+	// there, next to the Admin API; in standalone (data_plane) mode the
+	// listener is opened for the dashboard only when this is true.
+	Dashboard bool
 }
 
 // AccessLog configures the per-request access log.

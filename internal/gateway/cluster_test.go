@@ -137,6 +137,17 @@ func TestCluster(t *testing.T) {
 	d := converge(t, nodes, "/c/get", "v1")
 	t.Logf("both nodes serve a new route %v after the Admin API PUT (%v after it answered)", time.Since(start), d)
 
+	// The dashboard sits next to the Admin API, behind the same key.
+	ui := strings.TrimSuffix(a.admin, "/apisix/admin") + "/ui/api/state"
+	if code, body := adminDo(t, "GET", ui, ""); code != 200 || !strings.Contains(body, `"id":"1","uris":["/c/*"]`) {
+		t.Fatalf("dashboard state with the key: %d %s", code, body)
+	}
+	if resp, err := http.Get(ui); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("dashboard state without the key: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	start = time.Now()
 	if code, body := adminDo(t, "PATCH", a.admin+"/routes/1/plugins/headers", `{"conf":{"response":{"set":{"x-route":"v2"}}}}`); code != 200 {
 		t.Fatalf("PATCH = %d %s", code, body)

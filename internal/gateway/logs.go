@@ -8,21 +8,29 @@ import (
 
 	"github.com/heimdallgw/heimdall/internal/accesslog"
 	"github.com/heimdallgw/heimdall/internal/config"
+	"github.com/heimdallgw/heimdall/internal/dashboard"
 )
+
+// pluginLogLines is how many plugin log lines the dashboard can show.
+const pluginLogLines = 1000
 
 // Logs are the gateway's two logs: the error log (everything that is not one
 // line per request) and the access log.
 type Logs struct {
 	Error  *slog.Logger
 	Access *slog.Logger // nil when the access log is off
-	closer io.Closer
+	// Plugins keeps the last plugin log lines of the error log, for the
+	// dashboard.
+	Plugins *dashboard.Ring
+	closer  io.Closer
 }
 
 // NewLogs builds the logs config.yaml asks for. The error log goes to
 // stderr at nginx_config.error_log_level; the access log to stdout or to
 // heimdall.access_log.path.
 func NewLogs(m *config.Main, stdout, stderr io.Writer) (*Logs, error) {
-	l := &Logs{Error: slog.New(newHandler(m.Heimdall.LogFormat, stderr, m.NginxConfig.LogLevel))}
+	ring := dashboard.NewRing(pluginLogLines)
+	l := &Logs{Plugins: ring, Error: slog.New(ring.Handler(newHandler(m.Heimdall.LogFormat, stderr, m.NginxConfig.LogLevel)))}
 	if !m.Heimdall.AccessLog.Enable {
 		return l, nil
 	}

@@ -188,7 +188,7 @@ func Run(ctx context.Context, m *config.Main, logs *Logs, opts RunOptions) (err 
 		defer wg.Done()
 		st.Run(watchCtx) //nolint:errcheck // returns nil when its context ends
 	}()
-	adm, err := startAdmin(m, ep, logs, errc)
+	adm, err := startAdmin(m, ep, gw, logs, errc)
 	if err != nil {
 		stopWatch()
 		srv.Shutdown(closeCtx)       //nolint:errcheck // nothing was served yet

@@ -336,7 +336,7 @@ func parseResponse(raw []byte) (*http.Response, []byte, error) {
 }
 
 // outputVolatile are the parts of a run's output that differ between runs
-// of the same plugin: ports, dates, durations. Golden files hold the rest.
+// of the same plugin: ports, dates, durations, started traces. Golden files hold the rest.
 var outputVolatile = []struct {
 	re   *regexp.Regexp
 	repl string
@@ -344,6 +344,8 @@ var outputVolatile = []struct {
 	{regexp.MustCompile(`(?i)(x-forwarded-port"?:? "?)\d+`), "${1}PORT"},
 	{regexp.MustCompile(`127\.0\.0\.1:\d+`), "127.0.0.1:PORT"},
 	{regexp.MustCompile(`(?m)^Date: .*$`), "Date: DATE"},
+	// The trace the gateway starts for a request without one (tracectx).
+	{regexp.MustCompile(`(?i)(traceparent"?:? "?)00-[0-9a-f]{32}-[0-9a-f]{16}-00`), "${1}TRACEPARENT"},
 	{regexp.MustCompile(`\(\d+(\.\d+)?(ns|µs|ms|s)\)`), "(D)"},
 }
 

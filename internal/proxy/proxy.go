@@ -12,6 +12,7 @@ import (
 
 	"github.com/heimdallgw/heimdall/internal/filter"
 	"github.com/heimdallgw/heimdall/internal/router"
+	"github.com/heimdallgw/heimdall/internal/tracectx"
 )
 
 // Options configure a Proxy. The zero value is usable: no access log, errors
@@ -121,7 +122,13 @@ func (p *Proxy) Serve(ctx context.Context, s *Stream) {
 		x.RequestID = string(strconv.AppendUint(append(b[:0], p.idPrefix...), x.ID, 16))
 	}
 
-	s.beginObserve()
+	s.beginObserve() // measures the request as received
+	// W3C trace context: pass a valid traceparent through, else start a
+	// trace (and drop a tracestate that belonged to an invalid one).
+	if v, ok := x.Req.Header.Get(tracectx.Header); !ok || !tracectx.Valid(v) {
+		x.Req.Header.SetString(tracectx.Header, tracectx.New())
+		x.Req.Header.Del(tracectx.StateHeader)
+	}
 	s.table = p.acquireTable()
 	// Routes match the normalised path (as nginx's $uri); the upstream gets
 	// the request-target as sent (see router.NormalizePath).

@@ -137,6 +137,7 @@ func Loopback(m *config.Main, port int) {
 	// ports, which tests running in parallel would fight over.
 	m.PluginAttr.Prometheus.ExportAddr = config.Listen{IP: "127.0.0.1"}
 	m.APISIX.Status.Listen = config.Listen{IP: "127.0.0.1"}
+	m.Deployment.Admin.Listen = config.Listen{IP: "127.0.0.1"} // Admin API and dashboard
 }
 
 // WriteFile writes content to path through a temporary file and a rename,
