@@ -12,12 +12,14 @@ import (
 func hLog(v *vm, s []uint64) abi.Status {
 	level := slogLevel(abi.LogLevel(s[0]))
 	ctx := v.p.ctx
-	if !v.p.log.Enabled(ctx, level) && (v.cur == nil || v.cur.x == nil || v.cur.x.Log == nil) {
-		return abi.StatusOK // not read, not cut: nothing is logged
-	}
+	// The bounds are checked even when nothing is logged (a view, no
+	// copy): a bad pointer is InvalidMemoryAccess whatever the log level.
 	raw, ok := v.read(s[1], s[2])
 	if !ok {
 		return abi.StatusInvalidMemoryAccess
+	}
+	if !v.p.log.Enabled(ctx, level) && (v.cur == nil || v.cur.x == nil || v.cur.x.Log == nil) {
+		return abi.StatusOK // not cut: nothing is logged
 	}
 	msg, cut := cutLine(raw, v.p.cfg.Limits.LogLine)
 	if cut {

@@ -16,7 +16,7 @@ func TestFunctionsImplemented(t *testing.T) {
 			unimpl = append(unimpl, f.Name)
 		}
 	}
-	want := []string{"proxy_grpc_call", "proxy_grpc_stream", "proxy_grpc_send", "proxy_grpc_cancel", "proxy_grpc_close", "proxy_call_foreign_function"}
+	want := []string{"proxy_grpc_call", "proxy_grpc_stream", "proxy_grpc_send", "proxy_grpc_cancel", "proxy_grpc_close"}
 	if !slices.Equal(unimpl, want) {
 		t.Fatalf("not implemented: %q, want %q", unimpl, want)
 	}
